@@ -1,0 +1,68 @@
+"""The one ``StrEnum`` base and the enumerations shared across domains."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Sex(StrEnum):
+    MALE = "M"
+    FEMALE = "F"
+
+
+class LifeStatus(StrEnum):
+    ALIVE = "alive"
+    DECEASED = "deceased"
+
+
+class DatePrecision(StrEnum):
+    """How much of a birth date is known (Giấy khai sinh may carry only month/year or year)."""
+
+    DAY = "day"
+    MONTH = "month"
+    YEAR = "year"
+
+
+class Relationship(StrEnum):
+    """Relationship to the head of household (quan hệ với chủ hộ)."""
+
+    HEAD = "head"
+    SPOUSE = "spouse"
+    CHILD = "child"
+    PARENT = "parent"
+    SIBLING = "sibling"
+    GRANDCHILD = "grandchild"
+    OTHER = "other"
+
+
+class ResidenceKind(StrEnum):
+    """Law on Residence 68/2020: thường trú, tạm trú, nơi ở hiện tại, lưu trú, tạm vắng."""
+
+    PERMANENT = "permanent"
+    TEMPORARY = "temporary"
+    CURRENT = "current"
+    STAY = "stay"
+    TEMPORARY_ABSENCE = "temporary_absence"
+
+
+class CivilEventKind(StrEnum):
+    BIRTH = "birth"
+    DEATH = "death"
+    MARRIAGE = "marriage"
+    DIVORCE = "divorce"
+    CORRECTION = "correction"
+
+
+class ChangeSource(StrEnum):
+    """Where a change to a person came from."""
+
+    IMPORT = "import"
+    OFFICIAL = "official"
+    EVENT = "event"
+    SEED = "seed"
+
+
+class DuplicateStatus(StrEnum):
+    OPEN = "open"
+    NOT_SAME = "not_same"
+    MERGED = "merged"

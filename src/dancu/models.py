@@ -1,0 +1,7 @@
+"""Imports every domain's models so that ``Base.metadata`` is complete (Alembic, tests)."""
+
+from dancu.db import Base
+from dancu.geo import models as geo_models
+from dancu.registry import models as registry_models
+
+__all__ = ["Base", "geo_models", "registry_models"]

@@ -1,0 +1,208 @@
+"""Register tables: citizens, households, residences, civil events, history, duplicates.
+
+The personal ID number is the natural primary key of a citizen: it is what every partner
+sends, and it is the partitioning key at national scale (docs/scaling.md). Parent and spouse
+links are personal IDs, validated by the services and the importer rather than by foreign
+keys, so that a national import can load a family in any row order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dancu.db import Base
+
+
+class ImportBatch(Base):
+    """One run of ``dancu registry import`` or ``dancu seed``: the source of the rows it created."""
+
+    __tablename__ = "import_batch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(20))
+    file_name: Mapped[str] = mapped_column(String(500))
+    file_sha256: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    rows_inserted: Mapped[int] = mapped_column(Integer, default=0)
+    rows_unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Citizen(Base):
+    """A person in the register (công dân), with the fields of GLOSSARY.md."""
+
+    __tablename__ = "citizen"
+    __table_args__ = (
+        CheckConstraint("sex IN ('M', 'F')", name="sex"),
+        CheckConstraint("status IN ('alive', 'deceased')", name="status"),
+        CheckConstraint("birth_date_precision IN ('day', 'month', 'year')", name="precision"),
+        CheckConstraint("death_date IS NULL OR death_date >= birth_date", name="death_after_birth"),
+        Index("ix_citizen_name_key_birth_year", "name_key", "birth_year"),
+        Index("ix_citizen_birth_year_name_key", "birth_year", "name_key"),
+    )
+
+    personal_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    legacy_id_number: Mapped[str | None] = mapped_column(String(12), index=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    family_name: Mapped[str] = mapped_column(String(60))
+    middle_name: Mapped[str] = mapped_column(String(120))
+    given_name: Mapped[str] = mapped_column(String(60))
+    # Folded search key: lower case, no diacritics, đ as d, single spaces.
+    name_key: Mapped[str] = mapped_column(String(200))
+    other_names: Mapped[str | None] = mapped_column(String(200))
+    birth_date: Mapped[dt.date] = mapped_column(Date)
+    birth_date_precision: Mapped[str] = mapped_column(String(5), default="day")
+    birth_year: Mapped[int] = mapped_column(SmallInteger)
+    sex: Mapped[str] = mapped_column(String(1))
+    status: Mapped[str] = mapped_column(String(8), default="alive")
+    death_date: Mapped[dt.date | None] = mapped_column(Date)
+    ethnicity: Mapped[str | None] = mapped_column(String(60))
+    religion: Mapped[str | None] = mapped_column(String(60))
+    nationality: Mapped[str | None] = mapped_column(String(60))
+    place_of_origin: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    father_id: Mapped[str | None] = mapped_column(String(12), index=True)
+    mother_id: Mapped[str | None] = mapped_column(String(12), index=True)
+    spouse_id: Mapped[str | None] = mapped_column(String(12))
+    household_code: Mapped[str | None] = mapped_column(String(64), index=True)
+    relationship_to_head: Mapped[str | None] = mapped_column(String(12))
+    # Denormalised from the open permanent residence, for scoping and statistics.
+    permanent_commune_code: Mapped[str | None] = mapped_column(String(5), index=True)
+    permanent_address: Mapped[str | None] = mapped_column(String(300))
+    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # Optimistic concurrency: an update must name the version it read.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class Household(Base):
+    """A household (hộ gia đình) with one head (chủ hộ)."""
+
+    __tablename__ = "household"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    head_id: Mapped[str | None] = mapped_column(String(12), index=True)
+    commune_code: Mapped[str | None] = mapped_column(String(5), index=True)
+    address: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    dissolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Residence(Base):
+    """A residence record: permanent, temporary (with validity), current, stay or absence."""
+
+    __tablename__ = "residence"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('permanent', 'temporary', 'current', 'stay', 'temporary_absence')",
+            name="kind",
+        ),
+        CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="period"),
+        Index("ix_residence_personal_id_kind", "personal_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    personal_id: Mapped[str] = mapped_column(ForeignKey("citizen.personal_id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    commune_code: Mapped[str | None] = mapped_column(String(5), index=True)
+    address: Mapped[str | None] = mapped_column(String(300))
+    household_code: Mapped[str | None] = mapped_column(String(64))
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CivilEvent(Base):
+    """A civil-status event (hộ tịch) applied to the register through ``registry.events``."""
+
+    __tablename__ = "civil_event"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('birth', 'death', 'marriage', 'divorce', 'correction')", name="kind"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    personal_id: Mapped[str] = mapped_column(String(12), index=True)
+    other_personal_id: Mapped[str | None] = mapped_column(String(12))
+    event_date: Mapped[dt.date] = mapped_column(Date)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(100))
+    legal_basis: Mapped[str | None] = mapped_column(String(300))
+    details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+
+class CitizenHistory(Base):
+    """One changed field of one person: from what to what, when, by whom, from where, why.
+
+    Written in the same transaction as the change; never updated or deleted.
+    """
+
+    __tablename__ = "citizen_history"
+    __table_args__ = (Index("ix_citizen_history_personal_id_changed_at", "personal_id", "changed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    personal_id: Mapped[str] = mapped_column(String(12))
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    field: Mapped[str] = mapped_column(String(40))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(10))
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(String(300))
+    legal_basis: Mapped[str | None] = mapped_column(String(300))
+    civil_event_id: Mapped[int | None] = mapped_column(ForeignKey("civil_event.id"))
+    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
+
+
+class PersonalIdAllocation(Base):
+    """Every number ever handed out at birth registration: never reused, even after a merge."""
+
+    __tablename__ = "personal_id_allocation"
+
+    personal_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    allocated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(String(100))
+
+
+class DuplicateCandidate(Base):
+    """Two records that may be the same person, waiting for an official's review. Never auto-merged."""
+
+    __tablename__ = "duplicate_candidate"
+    __table_args__ = (
+        CheckConstraint("personal_id_a < personal_id_b", name="ordered"),
+        CheckConstraint("status IN ('open', 'not_same', 'merged')", name="status"),
+        Index("uq_duplicate_candidate_pair", "personal_id_a", "personal_id_b", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    personal_id_a: Mapped[str] = mapped_column(String(12))
+    personal_id_b: Mapped[str] = mapped_column(String(12), index=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    found_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
