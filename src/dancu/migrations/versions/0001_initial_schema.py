@@ -144,7 +144,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('personal_id', name=op.f('pk_citizen'))
     )
     with op.batch_alter_table('citizen', schema=None) as batch_op:
-        batch_op.create_index('ix_citizen_birth_year_name_key', ['birth_year', 'name_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_citizen_father_id'), ['father_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_citizen_household_code'), ['household_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_citizen_legacy_id_number'), ['legacy_id_number'], unique=False)
@@ -280,7 +279,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_citizen_legacy_id_number'))
         batch_op.drop_index(batch_op.f('ix_citizen_household_code'))
         batch_op.drop_index(batch_op.f('ix_citizen_father_id'))
-        batch_op.drop_index('ix_citizen_birth_year_name_key')
 
     op.drop_table('citizen')
     with op.batch_alter_table('province', schema=None) as batch_op:

@@ -1,0 +1,260 @@
+"""The ``dancu`` command (CONTRACTS.md section 1).
+
+Exit codes: 0 success, 1 user error (bad input; the message on stderr names the row, column
+and problem), 2 usage error. Long commands show a progress bar on a terminal and print one
+summary line when stdout is not a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from sqlalchemy.engine import Engine
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from dancu import __version__, bootstrap
+from dancu.config import get_settings
+from dancu.db import make_engine, make_sessionmaker, unit_of_work
+from dancu.errors import DancuError, ValidationFailed
+from dancu.registry import exporter, importer, interchange, synth
+from dancu.registry import service as registry
+
+app = typer.Typer(
+    help="dancu: the national population register, e-ID and the applications on top.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+registry_app = typer.Typer(help="Import and export the register.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+def _fail(exc: DancuError) -> typer.Exit:
+    err.print(f"error: {exc.message}", markup=False)
+    if isinstance(exc, ValidationFailed):
+        for problem in exc.problems:
+            err.print(f"  {problem}", markup=False)
+    return typer.Exit(1)
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
+    """(advance, set_total) callbacks: a live bar on a terminal, nothing otherwise."""
+    if not sys.stdout.isatty():
+        yield (lambda _n: None), (lambda _n: None)
+        return
+    bar = Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=out,
+        transient=False,
+    )
+    task = bar.add_task(label, total=None, rate="")
+    with bar:
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+            t = bar.tasks[0]
+            if t.elapsed:
+                bar.update(task, rate=f"{t.completed / t.elapsed:,.0f} rows/s")
+
+        yield advance, (lambda total: bar.update(task, total=total))
+
+
+def _engine() -> Engine:
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url, echo=settings.sql_echo)
+    bootstrap.prepare(engine)
+    return engine
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+@app.command()
+def seed(
+    citizens: Annotated[int, typer.Option(min=1, max=200_000_000, help="How many people.")],
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same people.")] = 1,
+) -> None:
+    """Generate a realistic synthetic population of N citizens, deterministic for a given seed."""
+
+    engine = _engine()
+    factory = make_sessionmaker(engine)
+    try:
+        with _progress("seeding") as (advance, set_total), unit_of_work(factory) as session:
+            set_total(citizens)
+            weights = bootstrap.commune_weights(session)
+            report = importer.load(
+                session,
+                interchange.number_batches(synth.generate(citizens, seed, weights)),
+                source="seed",
+                name=f"seed:{citizens}:{seed}",
+                actor="cli",
+                progress=advance,
+            )
+    except DancuError as exc:
+        raise _fail(exc) from None
+    out.print(
+        f"seeded {report.inserted:,} citizens ({report.unchanged:,} already present, "
+        f"{report.households:,} households) in {report.seconds:.1f} s "
+        f"({report.rows_per_second:,.0f} rows/s)"
+    )
+
+
+@registry_app.command("import")
+def registry_import(
+    file: Annotated[Path, typer.Argument(help="Interchange file, .csv or .parquet.")],
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Load the valid rows; write rejects to a file.")
+    ] = False,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Where --skip-invalid writes rejected rows.")
+    ] = None,
+    actor: Annotated[str, typer.Option(help="Who is importing, for the history.")] = "cli",
+) -> None:
+    """Load citizens in the interchange format. All-or-nothing unless --skip-invalid."""
+
+    settings = get_settings()
+    engine = _engine()
+    factory = make_sessionmaker(engine)
+    try:
+        with _progress("importing") as (advance, set_total), unit_of_work(factory) as session:
+            report = importer.import_file(
+                session,
+                file,
+                actor=actor,
+                chunk_rows=settings.import_chunk_rows,
+                max_line_bytes=settings.import_max_line_bytes,
+                skip_invalid=skip_invalid,
+                rejects_path=rejects,
+                progress=advance,
+                on_total=set_total,
+            )
+    except DancuError as exc:
+        raise _fail(exc) from None
+    line = (
+        f"imported {file.name}: {report.rows_read:,} rows read, {report.inserted:,} inserted, "
+        f"{report.unchanged:,} unchanged, {report.rejected:,} rejected, "
+        f"{report.duplicate_candidates:,} duplicate candidates flagged, "
+        f"{report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s)"
+    )
+    out.print(line, markup=False)
+    if report.rejects_path:
+        err.print(f"rejected rows written to {report.rejects_path}", markup=False)
+        for problem in report.problems:
+            err.print(f"  {problem}", markup=False)
+
+
+@registry_app.command("export")
+def registry_export(
+    file: Annotated[Path, typer.Argument(help="Output file, .csv or .parquet.")],
+) -> None:
+    """Write the register in the interchange format."""
+
+    engine = _engine()
+    factory = make_sessionmaker(engine)
+    try:
+        with _progress("exporting") as (advance, set_total), factory() as session:
+            set_total(registry.count(session))
+            rows = exporter.export_file(session, file, progress=advance)
+    except DancuError as exc:
+        raise _fail(exc) from None
+    out.print(f"exported {rows:,} citizens to {file}", markup=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    demo: Annotated[
+        bool | None,
+        typer.Option(
+            "--demo/--no-demo",
+            help="Seed a synthetic population when the register is empty "
+            "(default: on in development).",
+        ),
+    ] = None,
+) -> None:
+    """Serve the web app and API; creates or upgrades the schema first."""
+
+
+    settings = get_settings()
+    engine = _engine()
+    if demo is None:
+        demo = settings.environment == "development"
+    factory = make_sessionmaker(engine)
+    with factory() as session:
+        empty = registry.count(session) == 0
+    if demo and empty and settings.demo_citizens:
+        with _progress("seeding demo") as (advance, set_total), unit_of_work(factory) as session:
+            set_total(settings.demo_citizens)
+            report = importer.load(
+                session,
+                interchange.number_batches(
+                    synth.generate(
+                        settings.demo_citizens,
+                        settings.demo_seed,
+                        bootstrap.commune_weights(session),
+                    )
+                ),
+                source="seed",
+                name="demo",
+                actor="serve",
+                progress=advance,
+            )
+        out.print(f"seeded a demo population of {report.inserted:,} synthetic citizens")
+    engine.dispose()
+    out.print(f"dancu is running: open http://{host}:{port}/ (API docs at /docs)")
+    uvicorn.run(
+        "dancu.app:factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=False,
+    )
+
+
+@app.command("version")
+def version() -> None:
+    """Print the version as JSON."""
+
+    out.print(json.dumps({"dancu": __version__}))
+
+
+def main() -> None:
+    """Console entry point: usage errors exit 2 (click), user errors 1."""
+    app()

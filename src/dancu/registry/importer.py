@@ -1,0 +1,535 @@
+"""Bulk import into the register (CONTRACTS.md section 2), all-or-nothing by default.
+
+The pipeline, chosen so that memory stays bounded and the database does the set work:
+
+1. stream the file in batches; check and normalise each batch (``registry.interchange``);
+2. load the valid rows into a temporary staging table: COPY on PostgreSQL, ``executemany``
+   on SQLite;
+3. run the checks that need the whole file and the register in SQL on the staging table:
+   an ID twice, an ID already held with different data, a legacy number held by someone
+   else, a father, mother or spouse who is nobody, a household with no head or two;
+4. with any problem, raise with the complete list (the caller's transaction rolls back and
+   nothing changes), or with ``skip_invalid`` drop the bad rows, and whatever depended on
+   them, and write them to a rejects file;
+5. merge: insert new citizens, households and permanent residences; rows already held with
+   identical data are left alone, so importing a file twice changes nothing the second time;
+6. flag duplicate candidates among the new people (never merged automatically).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from dancu.errors import Problem, ValidationFailed
+from dancu.geo.models import Commune
+from dancu.registry import duplicates
+from dancu.registry.interchange import COLUMNS, STAGING_SCHEMA, RawBatch, normalise, open_source
+from dancu.registry.models import ImportBatch
+
+log = logging.getLogger(__name__)
+
+STAGING = "import_staging"
+_STAGING_COLUMNS = STAGING_SCHEMA.names
+# Columns compared between a staged row and the held record: equal means "unchanged".
+_COMPARED = (
+    "full_name",
+    "birth_date",
+    "birth_date_precision",
+    "sex",
+    "status",
+    "death_date",
+    "legacy_id_number",
+    "permanent_commune_code",
+    "permanent_address",
+    ("household_id", "household_code"),
+    "relationship_to_head",
+    "father_id",
+    "mother_id",
+    "spouse_id",
+    "ethnicity",
+    "religion",
+    "nationality",
+    "place_of_origin",
+    "phone",
+)
+
+Progress = Callable[[int], None]
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import did; ``problems`` lists every rejected row when ``skip_invalid``."""
+
+    batch_id: int | None
+    rows_read: int = 0
+    inserted: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    households: int = 0
+    duplicate_candidates: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    rejects_path: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_read / self.seconds if self.seconds else 0.0
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _create_staging(session: Session) -> None:
+    types = {
+        pa.int64(): "BIGINT",
+        pa.int32(): "INTEGER",
+        pa.string(): "TEXT",
+        pa.date32(): "DATE",
+    }
+    cols = ", ".join(f"{f.name} {types[f.type]}" for f in STAGING_SCHEMA)
+    if _dialect(session) == "postgresql":
+        session.execute(text(f"DROP TABLE IF EXISTS pg_temp.{STAGING}"))
+        session.execute(text(f"CREATE TEMP TABLE {STAGING} ({cols}) ON COMMIT DROP"))
+    else:
+        session.execute(text(f"DROP TABLE IF EXISTS temp.{STAGING}"))
+        session.execute(text(f"CREATE TEMP TABLE {STAGING} ({cols})"))
+
+
+def _drop_staging(session: Session) -> None:
+    schema = "pg_temp" if _dialect(session) == "postgresql" else "temp"
+    session.execute(text(f"DROP TABLE IF EXISTS {schema}.{STAGING}"))
+
+
+def _load_staging(session: Session, table: pa.Table) -> None:
+    """Append normalised rows to the staging table by the backend's fastest path."""
+    if table.num_rows == 0:
+        return
+    dbapi = session.connection().connection.driver_connection
+    if _dialect(session) == "postgresql":
+        buf = io.BytesIO()
+        pcsv.write_csv(table, buf, write_options=pcsv.WriteOptions(include_header=False))
+        cols = ", ".join(_STAGING_COLUMNS)
+        with dbapi.cursor() as cur:  # type: ignore[union-attr]
+            with cur.copy(f"COPY {STAGING} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
+                copy.write(buf.getbuffer())
+        return
+    columns = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_date(column.type):
+            column = pc.strftime(column, format="%Y-%m-%d")
+        columns.append(column.to_pylist())
+    marks = ", ".join("?" * len(columns))
+    dbapi.executemany(  # type: ignore[union-attr]
+        f"INSERT INTO {STAGING} VALUES ({marks})", zip(*columns, strict=True)
+    )
+
+
+def _null_safe_equal(session: Session, left: str, right: str) -> str:
+    if _dialect(session) == "postgresql":
+        return f"{left} IS NOT DISTINCT FROM {right}"
+    return f"{left} IS {right}"
+
+
+def _rows(session: Session, sql: str, **params: Any) -> list[Any]:
+    return list(session.execute(text(sql), params).all())
+
+
+def _check_whole_file(session: Session) -> list[Problem]:
+    """The checks that need every row of the file and the register, in SQL."""
+    problems: list[Problem] = []
+    for row_no, first in _rows(
+        session,
+        f"""SELECT s.row_no, f.first_row FROM {STAGING} s
+            JOIN (SELECT personal_id, MIN(row_no) AS first_row FROM {STAGING}
+                  GROUP BY personal_id HAVING COUNT(*) > 1) f ON f.personal_id = s.personal_id
+            WHERE s.row_no <> f.first_row""",
+    ):
+        problems.append(Problem(row_no, "personal_id", f"the same personal_id as row {first}"))
+
+    differs = " OR ".join(
+        "NOT ("
+        + _null_safe_equal(
+            session,
+            f"s.{c if isinstance(c, str) else c[0]}",
+            f"c.{c if isinstance(c, str) else c[1]}",
+        )
+        + ")"
+        for c in _COMPARED
+    )
+    for row in _rows(
+        session,
+        f"""SELECT s.row_no, {", ".join(f"s.{c if isinstance(c, str) else c[0]}" for c in _COMPARED)},
+                   {", ".join(f"c.{c if isinstance(c, str) else c[1]}" for c in _COMPARED)}
+            FROM {STAGING} s JOIN citizen c ON c.personal_id = s.personal_id
+            WHERE {differs}""",
+    ):
+        n = len(_COMPARED)
+        names = [c if isinstance(c, str) else c[0] for c in _COMPARED]
+        changed = [
+            names[i] for i in range(n) if _comparable(row[1 + i]) != _comparable(row[1 + n + i])
+        ]
+        problems.append(
+            Problem(
+                row[0],
+                "personal_id",
+                "already in the register with different data (" + ", ".join(changed) + ")",
+            )
+        )
+
+    for row_no, first in _rows(
+        session,
+        f"""SELECT s.row_no, f.first_row FROM {STAGING} s
+            JOIN (SELECT legacy_id_number, MIN(row_no) AS first_row FROM {STAGING}
+                  WHERE legacy_id_number IS NOT NULL
+                  GROUP BY legacy_id_number HAVING COUNT(*) > 1) f
+              ON f.legacy_id_number = s.legacy_id_number
+            WHERE s.row_no <> f.first_row""",
+    ):
+        problems.append(
+            Problem(row_no, "legacy_id_number", f"the same legacy number as row {first}")
+        )
+    for (row_no,) in _rows(
+        session,
+        f"""SELECT s.row_no FROM {STAGING} s JOIN citizen c
+              ON c.legacy_id_number = s.legacy_id_number AND c.personal_id <> s.personal_id""",
+    ):
+        problems.append(
+            Problem(row_no, "legacy_id_number", "already held by another person in the register")
+        )
+    problems.extend(_check_links(session))
+    return problems
+
+
+def _check_links(session: Session) -> list[Problem]:
+    """References to people and household heads; re-run after rejected rows are dropped."""
+    problems: list[Problem] = []
+    for column in ("father_id", "mother_id", "spouse_id"):
+        for (row_no,) in _rows(
+            session,
+            f"""SELECT s.row_no FROM {STAGING} s WHERE s.{column} IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM {STAGING} t WHERE t.personal_id = s.{column})
+                AND NOT EXISTS (SELECT 1 FROM citizen c WHERE c.personal_id = s.{column})""",
+        ):
+            problems.append(
+                Problem(row_no, column, "points to nobody in this file or in the register")
+            )
+    for row_no, household, first in _rows(
+        session,
+        f"""SELECT s.row_no, s.household_id, f.first_row FROM {STAGING} s
+            JOIN (SELECT household_id, MIN(row_no) AS first_row FROM {STAGING}
+                  WHERE relationship_to_head = 'head'
+                  GROUP BY household_id HAVING COUNT(*) > 1) f ON f.household_id = s.household_id
+            WHERE s.relationship_to_head = 'head' AND s.row_no <> f.first_row""",
+    ):
+        problems.append(
+            Problem(
+                row_no,
+                "relationship_to_head",
+                f"household {household} already has a head on row {first}",
+            )
+        )
+    for row_no, household in _rows(
+        session,
+        f"""SELECT s.row_no, s.household_id FROM {STAGING} s
+            JOIN household h ON h.code = s.household_id
+            WHERE s.relationship_to_head = 'head' AND h.head_id <> s.personal_id""",
+    ):
+        problems.append(
+            Problem(
+                row_no,
+                "relationship_to_head",
+                f"household {household} already has another head in the register",
+            )
+        )
+    for row_no, household in _rows(
+        session,
+        f"""SELECT MIN(s.row_no), s.household_id FROM {STAGING} s
+            WHERE s.household_id IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM household h WHERE h.code = s.household_id)
+            GROUP BY s.household_id
+            HAVING SUM(CASE WHEN s.relationship_to_head = 'head' THEN 1 ELSE 0 END) = 0""",
+    ):
+        problems.append(Problem(row_no, "household_id", f"household {household} has no head"))
+    return problems
+
+
+def _comparable(value: object) -> object:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _drop_rows(session: Session, rows: Iterable[int]) -> None:
+    unique = sorted(set(rows))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        marks = ", ".join(str(int(r)) for r in chunk)
+        session.execute(text(f"DELETE FROM {STAGING} WHERE row_no IN ({marks})"))
+
+
+def _merge(session: Session, batch_id: int, now: dt.datetime) -> tuple[int, int, int]:
+    """Insert what is new; return (unchanged, inserted citizens, inserted households)."""
+    unchanged = session.execute(
+        text(
+            f"DELETE FROM {STAGING} WHERE EXISTS "
+            f"(SELECT 1 FROM citizen c WHERE c.personal_id = {STAGING}.personal_id)"
+        )
+    ).rowcount
+    inserted = session.execute(
+        text(
+            f"""INSERT INTO citizen (personal_id, legacy_id_number, full_name, family_name,
+                middle_name, given_name, name_key, birth_date, birth_date_precision, birth_year,
+                sex, status, death_date, ethnicity, religion, nationality, place_of_origin, phone,
+                father_id, mother_id, spouse_id, household_code, relationship_to_head,
+                permanent_commune_code, permanent_address, import_batch_id, created_at,
+                updated_at, version)
+            SELECT personal_id, legacy_id_number, full_name, family_name, middle_name,
+                given_name, name_key, birth_date, birth_date_precision, birth_year, sex, status,
+                death_date, ethnicity, religion, nationality, place_of_origin, phone, father_id,
+                mother_id, spouse_id, household_id, relationship_to_head,
+                permanent_commune_code, permanent_address, :batch, :now, :now, 1
+            FROM {STAGING} ORDER BY personal_id"""
+        ),
+        {"batch": batch_id, "now": now},
+    ).rowcount
+    households = session.execute(
+        text(
+            f"""INSERT INTO household (code, head_id, commune_code, address, created_at)
+            SELECT s.household_id, s.personal_id, s.permanent_commune_code, s.permanent_address,
+                   :now
+            FROM {STAGING} s WHERE s.relationship_to_head = 'head'
+              AND NOT EXISTS (SELECT 1 FROM household h WHERE h.code = s.household_id)"""
+        ),
+        {"now": now},
+    ).rowcount
+    # A deceased person's permanent residence ends with the death (Law 68/2020 art. 24).
+    session.execute(
+        text(
+            f"""INSERT INTO residence (personal_id, kind, commune_code, address, household_code,
+                valid_from, valid_to, ended_at, created_at)
+            SELECT personal_id, 'permanent', permanent_commune_code, permanent_address,
+                   household_id, NULL, death_date,
+                   CASE WHEN status = 'deceased' THEN :now END, :now
+            FROM {STAGING} WHERE permanent_commune_code IS NOT NULL"""
+        ),
+        {"now": now},
+    )
+    return unchanged, inserted, households
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _Rejects:
+    """Writes rejected rows, in the interchange columns plus their row number and reason."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._fh: io.TextIOWrapper | None = None
+        self._writer: Any = None
+        self._reasons: dict[int, list[str]] = {}
+
+    def note(self, problems: Iterable[Problem]) -> None:
+        for p in problems:
+            self._reasons.setdefault(p.row or 0, []).append(
+                f"{p.field}: {p.reason}" if p.field else p.reason
+            )
+
+    def write(self, rows: Iterable[dict[str, Any]]) -> None:
+        if self.path is None:
+            return
+        if self._writer is None:
+            self._fh = self.path.open("w", encoding="utf-8", newline="")
+            self._writer = csv.writer(self._fh)
+            self._writer.writerow([*COLUMNS, "row", "error"])
+        for row in rows:
+            number = int(row["row"])
+            self._writer.writerow(
+                [row.get(c) or "" for c in COLUMNS]
+                + [number, "; ".join(self._reasons.get(number, []))]
+            )
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+def load(
+    session: Session,
+    batches: Iterable[RawBatch],
+    *,
+    source: str,
+    name: str,
+    actor: str,
+    skip_invalid: bool = False,
+    rejects_path: Path | None = None,
+    malformed: list[Problem] | None = None,
+    file_sha256: str | None = None,
+    progress: Progress | None = None,
+    today: dt.date | None = None,
+) -> ImportReport:
+    """Check and load ``batches`` into the register inside the caller's transaction.
+
+    Raises ``ValidationFailed`` listing every problem unless ``skip_invalid``; the caller's
+    rollback then leaves the register unchanged.
+    """
+    started = time.perf_counter()
+    today = today or dt.date.today()
+    now = dt.datetime.now(dt.UTC)
+    malformed = malformed if malformed is not None else []
+    communes = frozenset(session.scalars(select(Commune.code)).all())
+    rejects = _Rejects(rejects_path if skip_invalid else None)
+    problems: list[Problem] = []
+    report = ImportReport(batch_id=None)
+    _create_staging(session)
+    try:
+        for raw in batches:
+            result = normalise(raw, communes=communes, today=today)
+            report.rows_read += raw.batch.num_rows
+            if result.problems:
+                problems.extend(result.problems)
+                if skip_invalid:
+                    rejects.note(result.problems)
+                    bad = {p.row for p in result.problems}
+                    rejects.write(_raw_rows(raw, bad))
+            _load_staging(session, result.table)
+            if progress:
+                progress(raw.batch.num_rows)
+        if malformed:
+            problems.extend(malformed)
+            report.rows_read += len(malformed)
+            if skip_invalid:
+                rejects.note(malformed)
+                rejects.write({"row": p.row} for p in malformed)
+        if report.rows_read == 0:
+            raise ValidationFailed(f"{name} has no data rows")
+        session.execute(text(f"CREATE INDEX ix_{STAGING}_pid ON {STAGING} (personal_id)"))
+        session.execute(text(f"CREATE INDEX ix_{STAGING}_hh ON {STAGING} (household_id)"))
+        whole = _check_whole_file(session)
+        if whole and not skip_invalid:
+            problems.extend(whole)
+        if problems and not skip_invalid:
+            problems.sort(key=lambda p: (p.row or 0, p.field or ""))
+            raise ValidationFailed(
+                f"{name}: {len({p.row for p in problems})} invalid rows; nothing was imported",
+                problems,
+            )
+        while whole:
+            problems.extend(whole)
+            rejects.note(whole)
+            bad_rows = {p.row for p in whole if p.row is not None}
+            rejects.write(_staged_rows(session, bad_rows))
+            _drop_rows(session, bad_rows)
+            whole = _check_links(session)
+        batch = ImportBatch(
+            source=source,
+            file_name=name,
+            file_sha256=file_sha256,
+            actor=actor,
+            started_at=now,
+            rows_read=report.rows_read,
+        )
+        session.add(batch)
+        session.flush()
+        report.batch_id = batch.id
+        report.unchanged, report.inserted, report.households = _merge(session, batch.id, now)
+        report.duplicate_candidates = duplicates.flag_from_table(session, STAGING, now)
+        report.problems = sorted(problems, key=lambda p: (p.row or 0, p.field or ""))
+        report.rejected = len({p.row for p in problems})
+        batch.rows_inserted = report.inserted
+        batch.rows_unchanged = report.unchanged
+        batch.rows_rejected = report.rejected
+        batch.finished_at = dt.datetime.now(dt.UTC)
+        report.rejects_path = rejects.path if report.rejected else None
+        _drop_staging(session)
+        session.flush()
+    finally:
+        rejects.close()
+    report.seconds = time.perf_counter() - started
+    log.info(
+        "import %s: read %d, inserted %d, unchanged %d, rejected %d in %.1f s",
+        name, report.rows_read, report.inserted, report.unchanged, report.rejected, report.seconds,
+    )
+    return report
+
+
+def _raw_rows(raw: RawBatch, bad: set[int | None]) -> Iterator[dict[str, Any]]:
+    columns = {n: raw.batch.column(n).to_pylist() for n in raw.batch.schema.names}
+    for i, number in enumerate(raw.rows):
+        if int(number) in bad:
+            row = {n: values[i] for n, values in columns.items()}
+            row["row"] = int(number)
+            yield row
+
+
+def _staged_rows(session: Session, rows: set[int]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    ordered = sorted(rows)
+    for start in range(0, len(ordered), 500):
+        marks = ", ".join(str(int(r)) for r in ordered[start : start + 500])
+        for rec in session.execute(
+            text(f"SELECT * FROM {STAGING} WHERE row_no IN ({marks})")
+        ).mappings():
+            row = {c: _comparable(rec.get(c)) for c in COLUMNS if c in rec}
+            row["household_id"] = rec["household_id"]
+            row["birth_date"] = _format_partial(rec["birth_date"], rec["birth_date_precision"])
+            row["row"] = rec["row_no"]
+            out.append(row)
+    return out
+
+
+def _format_partial(value: object, precision: str) -> str:
+    iso = str(_comparable(value))
+    return {"year": iso[:4], "month": iso[:7]}.get(precision, iso[:10])
+
+
+def import_file(
+    session: Session,
+    path: Path,
+    *,
+    actor: str,
+    chunk_rows: int = 50_000,
+    max_line_bytes: int = 1 << 20,
+    skip_invalid: bool = False,
+    rejects_path: Path | None = None,
+    progress: Progress | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import an interchange file (.csv or .parquet) into the register."""
+    malformed: list[Problem] = []
+    total, batches = open_source(
+        path, chunk_rows=chunk_rows, max_line_bytes=max_line_bytes, malformed=malformed
+    )
+    if on_total:
+        on_total(total)
+    return load(
+        session,
+        batches,
+        source="import",
+        name=path.name,
+        actor=actor,
+        skip_invalid=skip_invalid,
+        rejects_path=rejects_path or path.with_name(path.stem + ".rejects.csv"),
+        malformed=malformed,
+        file_sha256=_sha256(path),
+        progress=progress,
+    )

@@ -1,0 +1,490 @@
+"""The registry interchange format (CONTRACTS.md section 2): reading, checking, normalising.
+
+Files are streamed in record batches (CSV through Arrow's streaming reader, Parquet by row
+group), so memory stays bounded whatever the file size. Each batch is checked with Arrow's
+vectorised kernels; only names go through Python, with per-word caches. Checks that need the
+whole file (an ID twice, a father nobody has, a household with two heads) run later in SQL on
+the staging table, see ``registry.importer``.
+
+Row numbers in every message are 1-based data rows (the header is not a row), as in the
+reconciliation contract.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
+from dancu.errors import Problem, ValidationFailed
+from dancu.vn import names as vn_names
+
+COLUMNS: tuple[str, ...] = (
+    "personal_id",
+    "full_name",
+    "birth_date",
+    "sex",
+    "status",
+    "death_date",
+    "legacy_id_number",
+    "permanent_commune_code",
+    "permanent_address",
+    "household_id",
+    "relationship_to_head",
+    "father_id",
+    "mother_id",
+    "spouse_id",
+    "ethnicity",
+    "religion",
+    "nationality",
+    "place_of_origin",
+    "phone",
+)
+REQUIRED: tuple[str, ...] = ("personal_id", "full_name", "birth_date", "sex")
+RELATIONSHIPS = ("head", "spouse", "child", "parent", "sibling", "grandchild", "other")
+TEXT_LIMITS = {
+    "permanent_address": 300,
+    "household_id": 64,
+    "ethnicity": 60,
+    "religion": 60,
+    "nationality": 60,
+    "place_of_origin": 200,
+    "phone": 20,
+}
+
+# The normalised rows, as loaded into the staging table.
+STAGING_SCHEMA = pa.schema(
+    [
+        ("row_no", pa.int64()),
+        ("personal_id", pa.string()),
+        ("full_name", pa.string()),
+        ("family_name", pa.string()),
+        ("middle_name", pa.string()),
+        ("given_name", pa.string()),
+        ("name_key", pa.string()),
+        ("birth_date", pa.date32()),
+        ("birth_date_precision", pa.string()),
+        ("birth_year", pa.int32()),
+        ("sex", pa.string()),
+        ("status", pa.string()),
+        ("death_date", pa.date32()),
+        ("legacy_id_number", pa.string()),
+        ("permanent_commune_code", pa.string()),
+        ("permanent_address", pa.string()),
+        ("household_id", pa.string()),
+        ("relationship_to_head", pa.string()),
+        ("father_id", pa.string()),
+        ("mother_id", pa.string()),
+        ("spouse_id", pa.string()),
+        ("ethnicity", pa.string()),
+        ("religion", pa.string()),
+        ("nationality", pa.string()),
+        ("place_of_origin", pa.string()),
+        ("phone", pa.string()),
+    ]
+)
+
+_SCAN_BLOCK = 8 << 20
+_ARROW_BLOCK = 16 << 20
+_PRECISION_BY_LENGTH = {10: "day", 7: "month", 4: "year"}
+
+
+@dataclass(slots=True)
+class RawBatch:
+    """A batch of raw string columns and the 1-based data row number of each row."""
+
+    batch: pa.RecordBatch
+    rows: np.ndarray
+
+
+@dataclass(slots=True)
+class Normalised:
+    table: pa.Table
+    problems: list[Problem] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def _guess_encoding(sample: bytes) -> str:
+    """A human hint for a file that is not UTF-8."""
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "UTF-16"
+    text = sample.decode("latin-1")
+    legacy = vn_names.looks_like_legacy_encoding(text)
+    if legacy:
+        return legacy
+    return "Windows-1258 or Windows-1252"
+
+
+def scan_text(path: Path, max_line_bytes: int) -> int:
+    """Check that a CSV file is non-empty UTF-8 with no over-long line; return its data rows.
+
+    Reads the file once in fixed blocks, so a single 100 MB line costs no more memory than
+    one block.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = 0
+    current = 0  # bytes in the line being read
+    total = 0
+    last_byte = b""
+    with path.open("rb") as fh:
+        while block := fh.read(_SCAN_BLOCK):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                line = lines + block.count(b"\n", 0, exc.start) + 1
+                raise ValidationFailed(
+                    f"{path.name} is not UTF-8: line {line} has bytes that are not UTF-8 "
+                    f"(they look like {_guess_encoding(block[exc.start : exc.start + 400])}). "
+                    "Save the file as CSV UTF-8, or convert it, for example "
+                    "`iconv -f CP1258 -t UTF-8 in.csv > out.csv`.",
+                    [Problem(max(line - 1, 0) or None, None, "not UTF-8")],
+                ) from None
+            arr = np.frombuffer(block, dtype=np.uint8)
+            newlines = np.flatnonzero(arr == 10)
+            if newlines.size:
+                first = current + int(newlines[0])
+                gaps = np.diff(newlines) - 1 if newlines.size > 1 else np.empty(0, dtype=np.int64)
+                longest = max(first, int(gaps.max()) if gaps.size else 0)
+                if longest > max_line_bytes:
+                    where = lines + 1 if first > max_line_bytes else lines + 2 + int(np.argmax(gaps))
+                    _too_long(path, where, max_line_bytes)
+                current = len(block) - int(newlines[-1]) - 1
+                lines += int(newlines.size)
+            else:
+                current += len(block)
+            if current > max_line_bytes:
+                _too_long(path, lines + 1, max_line_bytes)
+            total += len(block)
+            last_byte = block[-1:]
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise ValidationFailed(f"{path.name} is not UTF-8: it ends inside a character") from None
+    if total == 0 or total <= 3 and path.read_bytes() == codecs.BOM_UTF8:
+        raise ValidationFailed(f"{path.name} is empty: expected a header line and data rows")
+    if last_byte != b"\n":
+        lines += 1
+    return max(lines - 1, 0)
+
+
+def _too_long(path: Path, line: int, limit: int) -> None:
+    row = line - 1
+    raise ValidationFailed(
+        f"{path.name}: line {line} (data row {row}) is longer than {limit:,} bytes; "
+        "a register row is a few hundred bytes, so the file is probably not a CSV of citizens "
+        "or has an unclosed quote",
+        [Problem(row if row > 0 else None, None, f"line longer than {limit:,} bytes")],
+    )
+
+
+def _read_header(path: Path) -> list[str]:
+    with path.open("r", encoding="utf-8-sig", newline="") as fh:
+        first = fh.readline()
+    header = next(csv.reader([first]), [])
+    return [h.strip() for h in header]
+
+
+def check_header(names: list[str], file_name: str) -> None:
+    """Missing required, unknown or repeated columns: one error listing them all."""
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            problems.append(Problem(None, name, "column appears twice in the header"))
+        seen.add(name)
+        if name not in COLUMNS:
+            problems.append(
+                Problem(None, name, f"unknown column; expected some of: {', '.join(COLUMNS)}")
+            )
+    for name in REQUIRED:
+        if name not in seen:
+            problems.append(Problem(None, name, "required column is missing"))
+    if problems:
+        raise ValidationFailed(f"{file_name}: the header is not the registry format", problems)
+
+
+def open_source(
+    path: Path, *, chunk_rows: int, max_line_bytes: int, malformed: list[Problem]
+) -> tuple[int, Iterator[RawBatch]]:
+    """Check ``path`` (.csv or .parquet) and return (data rows, stream of string batches).
+
+    The checks that need no parsing (encoding, empty file, header, over-long lines) run here,
+    before anything is loaded. Rows with the wrong number of fields are appended to
+    ``malformed`` as they are met and skipped.
+    """
+    if not path.is_file():
+        raise ValidationFailed(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        try:
+            pfile = pq.ParquetFile(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ValidationFailed(f"{path.name}: not a readable Parquet file: {exc}") from None
+        check_header(list(pfile.schema_arrow.names), path.name)
+        if pfile.metadata.num_rows == 0:
+            raise ValidationFailed(f"{path.name} has a header but no data rows")
+        return pfile.metadata.num_rows, _read_parquet(pfile, chunk_rows)
+    if suffix == ".csv":
+        total = scan_text(path, max_line_bytes)
+        header = _read_header(path)
+        check_header(header, path.name)
+        if total == 0:
+            raise ValidationFailed(f"{path.name} has a header but no data rows")
+        return total, _read_csv(path, header, chunk_rows, malformed)
+    raise ValidationFailed(f"{path.name}: unsupported file type {suffix!r}; use .csv or .parquet")
+
+
+def _read_csv(
+    path: Path, header: list[str], chunk_rows: int, malformed: list[Problem]
+) -> Iterator[RawBatch]:
+    skipped: list[int] = []
+def _read_parquet(pfile: pq.ParquetFile, chunk_rows: int) -> Iterator[RawBatch]:
+    done = 0
+    for batch in pfile.iter_batches(batch_size=chunk_rows):
+        columns = []
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            if pa.types.is_date(column.type):
+                column = pc.strftime(column, format="%Y-%m-%d")
+            elif not pa.types.is_string(column.type):
+                column = column.cast(pa.string())
+            columns.append(pc.fill_null(column, ""))
+        strings = pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+        yield RawBatch(strings, np.arange(done + 1, done + 1 + strings.num_rows, dtype=np.int64))
+        done += strings.num_rows
+
+
+def number_batches(batches: Iterable[pa.RecordBatch]) -> Iterator[RawBatch]:
+    """Number the rows of in-memory batches (the synthetic population) like a file's rows."""
+    done = 0
+    for batch in batches:
+        yield RawBatch(batch, np.arange(done + 1, done + 1 + batch.num_rows, dtype=np.int64))
+        done += batch.num_rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking and normalising one batch
+
+
+class _Checker:
+    """Collects problems for the rows of one batch; only bad rows reach Python."""
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self.rows = rows
+        self.bad = np.zeros(len(rows), dtype=bool)
+        self.problems: list[Problem] = []
+
+    def flag(self, mask: pa.Array | pa.ChunkedArray, column: str, reason: str | None = None,
+             values: list[str | None] | None = None, describe: object = None) -> None:
+        filled = pc.fill_null(mask, False)
+        hits = pc.indices_nonzero(filled).to_numpy()
+        for i in hits:
+            self.bad[i] = True
+            if describe is not None:
+                text = describe(values[i] if values is not None else None)  # type: ignore[operator]
+            else:
+                text = reason or "invalid"
+            self.problems.append(Problem(int(self.rows[i]), column, text))
+
+
+def _clean(batch: pa.RecordBatch, name: str) -> pa.Array:
+    """The column trimmed, with empty strings as nulls (absent columns are all null)."""
+    if name not in batch.schema.names:
+        return pa.nulls(batch.num_rows, pa.string())
+    col = pc.utf8_trim_whitespace(batch.column(name))
+    return pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+
+
+def _parse_partial_dates(col: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """(date32 first day, precision, is-bad mask) for ``YYYY-MM-DD`` / ``YYYY-MM`` / ``YYYY``."""
+    shape_ok = pc.match_substring_regex(col, r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$")
+    length = pc.utf8_length(col)
+    full = pc.if_else(
+        pc.equal(length, 4),
+        pc.binary_join_element_wise(col, "01-01", "-"),
+        pc.if_else(pc.equal(length, 7), pc.binary_join_element_wise(col, "01", "-"), col),
+    )
+    full = pc.if_else(shape_ok, full, pa.scalar(None, pa.string()))
+    stamp = pc.strptime(full, format="%Y-%m-%d", unit="s", error_is_null=True)
+    # strptime rolls 2023-02-30 over to 2023-03-02: a real date formats back to itself.
+    real = pc.equal(pc.strftime(stamp, format="%Y-%m-%d"), full)
+    dates = pc.if_else(real, pc.cast(stamp, pa.date32()), pa.scalar(None, pa.date32()))
+    precision = pc.if_else(
+        pc.equal(length, 4), "year", pc.if_else(pc.equal(length, 7), "month", "day")
+    )
+    bad = pc.and_(pc.is_valid(col), pc.invert(pc.fill_null(real, False)))
+    return dates, precision, bad
+
+
+def _date_reason(value: str | None, *, partial: bool) -> str:
+    forms = "YYYY-MM-DD, YYYY-MM or YYYY" if partial else "YYYY-MM-DD"
+    if value is None:
+        return f"expected a date as {forms}"
+    pattern = r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$" if partial else r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+    if re.match(pattern, value):
+        return f"{value!r} is not a real date"
+    return f"{value!r} is not a date; expected {forms}"
+
+
+def normalise(raw: RawBatch, *, communes: frozenset[str], today: dt.date) -> Normalised:
+    """Check every row of ``raw`` and return the valid rows in staging form, with problems."""
+    batch = raw.batch
+    check = _Checker(raw.rows)
+    n = batch.num_rows
+
+    pid = _clean(batch, "personal_id")
+    pid_values = pid.to_pylist()
+    check.flag(pc.is_null(pid), "personal_id", "required value is empty")
+    check.flag(
+        pc.invert(pc.match_substring_regex(pid, r"^[0-9]{12}$")),
+        "personal_id",
+        values=pid_values,
+        describe=lambda v: f"{v!r} is not 12 digits",
+    )
+
+    raw_names = _clean(batch, "full_name").to_pylist()
+    full_names: list[str | None] = [None] * n
+    parts: list[tuple[str, str, str] | None] = [None] * n
+    keys: list[str | None] = [None] * n
+    canonical = vn_names.canonical_name
+    split = vn_names.split_name
+    fold = vn_names.fold
+    for i, value in enumerate(raw_names):
+        if value is None:
+            check.bad[i] = True
+            check.problems.append(Problem(int(raw.rows[i]), "full_name", "required value is empty"))
+            continue
+        name = canonical(value)
+        if not name or len(name) > 200:
+            check.bad[i] = True
+            reason = "is empty after normalisation" if not name else "is longer than 200 characters"
+            check.problems.append(Problem(int(raw.rows[i]), "full_name", reason))
+            continue
+        full_names[i] = name
+        parts[i] = split(name)
+        keys[i] = fold(name)
+
+    bd_raw = _clean(batch, "birth_date")
+    bd_values = bd_raw.to_pylist()
+    check.flag(pc.is_null(bd_raw), "birth_date", "required value is empty")
+    birth, precision, bad_birth = _parse_partial_dates(bd_raw)
+    check.flag(bad_birth, "birth_date", values=bd_values,
+               describe=lambda v: _date_reason(v, partial=True))
+    today_scalar = pa.scalar(today, pa.date32())
+    check.flag(pc.greater(birth, today_scalar), "birth_date", values=bd_values,
+               describe=lambda v: f"{v} is in the future")
+    check.flag(pc.less(birth, pa.scalar(dt.date(1850, 1, 1), pa.date32())), "birth_date",
+               values=bd_values, describe=lambda v: f"{v} is before 1850")
+
+    sex = _clean(batch, "sex")
+    check.flag(pc.is_null(sex), "sex", "required value is empty")
+    check.flag(pc.invert(pc.is_in(sex, pa.array(["M", "F"]))), "sex", values=sex.to_pylist(),
+               describe=lambda v: f"{v!r} is not a sex; expected M or F")
+
+    dd_raw = _clean(batch, "death_date")
+    dd_values = dd_raw.to_pylist()
+    death, death_precision, bad_death = _parse_partial_dates(dd_raw)
+    check.flag(pc.or_(bad_death, pc.not_equal(death_precision, "day")), "death_date",
+               values=dd_values, describe=lambda v: _date_reason(v, partial=False))
+    check.flag(pc.greater(death, today_scalar), "death_date", values=dd_values,
+               describe=lambda v: f"{v} is in the future")
+    # A death in the birth month/year of a partial birth date is possible: compare with the
+    # last possible birth day, so only a death certainly before birth is refused.
+    check.flag(pc.less(death, birth), "death_date", values=dd_values,
+               describe=lambda v: f"{v} is before the birth date")
+
+    status_raw = _clean(batch, "status")
+    check.flag(pc.invert(pc.is_in(status_raw, pa.array(["alive", "deceased"]))), "status",
+               values=status_raw.to_pylist(),
+               describe=lambda v: f"{v!r} is not a status; expected alive or deceased")
+    status = pc.if_else(
+        pc.is_valid(status_raw),
+        status_raw,
+        pc.if_else(pc.is_valid(death), "deceased", "alive"),
+    )
+    check.flag(pc.and_(pc.equal(status, "alive"), pc.is_valid(death)), "death_date",
+               "a death date is given but status is alive")
+
+    legacy = _clean(batch, "legacy_id_number")
+    check.flag(pc.invert(pc.match_substring_regex(legacy, r"^([0-9]{9}|[0-9]{12})$")),
+               "legacy_id_number", values=legacy.to_pylist(),
+               describe=lambda v: f"{v!r} is not a CMND number (9 or 12 digits)")
+
+    commune = _clean(batch, "permanent_commune_code")
+    check.flag(pc.invert(pc.is_in(commune, pa.array(sorted(communes), pa.string()))),
+               "permanent_commune_code", values=commune.to_pylist(),
+               describe=lambda v: f"{v!r} is not a commune code of the 2025 units")
+
+    household = _clean(batch, "household_id")
+    relation = _clean(batch, "relationship_to_head")
+    check.flag(pc.invert(pc.is_in(relation, pa.array(RELATIONSHIPS))), "relationship_to_head",
+               values=relation.to_pylist(),
+               describe=lambda v: f"{v!r} is not a relationship; expected {', '.join(RELATIONSHIPS)}")
+    check.flag(pc.and_(pc.is_valid(household), pc.is_null(relation)), "relationship_to_head",
+               "required when household_id is given")
+    check.flag(pc.and_(pc.is_null(household), pc.is_valid(relation)), "household_id",
+               "required when relationship_to_head is given")
+
+    links = {}
+    for name in ("father_id", "mother_id", "spouse_id"):
+        col = _clean(batch, name)
+        check.flag(pc.invert(pc.match_substring_regex(col, r"^[0-9]{12}$")), name,
+                   values=col.to_pylist(), describe=lambda v: f"{v!r} is not 12 digits")
+        check.flag(pc.equal(col, pid), name, "points to the person themself")
+        links[name] = col
+
+    texts = {}
+    for name, limit in TEXT_LIMITS.items():
+        col = _clean(batch, name)
+        check.flag(pc.greater(pc.utf8_length(col), limit), name,
+                   f"is longer than {limit} characters")
+        texts[name] = col
+
+    good = pa.array(~check.bad)
+    family = [p[0] if p else None for p in parts]
+    middle = [p[1] if p else None for p in parts]
+    given = [p[2] if p else None for p in parts]
+    table = pa.Table.from_arrays(
+        [
+            pa.array(raw.rows, pa.int64()),
+            pid,
+            pa.array(full_names, pa.string()),
+            pa.array(family, pa.string()),
+            pa.array(middle, pa.string()),
+            pa.array(given, pa.string()),
+            pa.array(keys, pa.string()),
+            birth,
+            precision,
+            pc.cast(pc.year(birth), pa.int32()),
+            sex,
+            status,
+            death,
+            legacy,
+            commune,
+            texts["permanent_address"],
+            household,
+            relation,
+            links["father_id"],
+            links["mother_id"],
+            links["spouse_id"],
+            texts["ethnicity"],
+            texts["religion"],
+            texts["nationality"],
+            texts["place_of_origin"],
+            texts["phone"],
+        ],
+        schema=STAGING_SCHEMA,
+    ).filter(good)
+    return Normalised(table, check.problems)

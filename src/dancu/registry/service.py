@@ -1,0 +1,259 @@
+"""The register's verbs: look up, search, change with history, and read a record as of a date.
+
+Every change to a person goes through ``update``, which writes one ``citizen_history`` row per
+changed field in the same transaction, so nothing about a person is overwritten without
+trace. Services only flush; whoever opened the session commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from dancu.errors import ConflictError, DancuError, NotFoundError
+from dancu.registry.models import Citizen, CitizenHistory, ImportBatch
+from dancu.vn import names as vn_names
+from dancu.vn import personal_id as vn_ids
+
+# Fields a change may touch, and how they are rendered in history rows.
+TRACKED_FIELDS: tuple[str, ...] = (
+    "full_name",
+    "other_names",
+    "birth_date",
+    "birth_date_precision",
+    "sex",
+    "status",
+    "death_date",
+    "legacy_id_number",
+    "ethnicity",
+    "religion",
+    "nationality",
+    "place_of_origin",
+    "phone",
+    "father_id",
+    "mother_id",
+    "spouse_id",
+    "household_code",
+    "relationship_to_head",
+    "permanent_commune_code",
+    "permanent_address",
+)
+_DATE_FIELDS = frozenset({"birth_date", "death_date"})
+_DERIVED_FROM_NAME = ("family_name", "middle_name", "given_name", "name_key")
+
+
+class CitizenNotFound(NotFoundError):
+    code = "citizen_not_found"
+
+
+class StaleRecord(ConflictError):
+    code = "stale_record"
+
+
+@dataclass(slots=True)
+class Page:
+    """One page of search results and whether more follow."""
+
+    items: list[Citizen]
+    limit: int
+    offset: int
+    has_more: bool
+
+
+def get(session: Session, personal_id: str) -> Citizen | None:
+    """The citizen with this personal ID number, or None."""
+    return session.get(Citizen, personal_id)
+
+
+def get_or_raise(session: Session, personal_id: str) -> Citizen:
+    citizen = get(session, personal_id)
+    if citizen is None:
+        raise CitizenNotFound("no citizen with this personal ID number")
+    return citizen
+
+
+def lookup(session: Session, number: str) -> Citizen | None:
+    """Find a person by a current 12-digit number or a legacy CMND number (9 or 12 digits)."""
+    number = vn_ids.normalise_id(number)
+    if vn_ids.is_personal_id(number):
+        found = get(session, number)
+        if found is not None:
+            return found
+    if vn_ids.is_legacy_id(number):
+        return session.scalars(
+            select(Citizen).where(Citizen.legacy_id_number == number).limit(1)
+        ).first()
+    return None
+
+
+def search(
+    session: Session,
+    *,
+    name: str | None = None,
+    birth_year: int | None = None,
+    commune_code: str | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> Page:
+    """Search by name (with or without diacritics; a prefix of the full name matches), birth
+    year and permanent commune. Uses the (name_key, birth_year) index."""
+    if limit < 1 or limit > 200:
+        raise DancuError("limit must be between 1 and 200", code="invalid_limit")
+    if offset < 0:
+        raise DancuError("offset must not be negative", code="invalid_offset")
+    query = select(Citizen)
+    if name:
+        key = vn_names.fold(vn_names.canonical_name(name))
+        if not key:
+            raise DancuError("the name has no letters", code="invalid_name")
+        query = query.where(
+            or_(Citizen.name_key == key, Citizen.name_key.startswith(key + " ", autoescape=True))
+        )
+    if birth_year is not None:
+        query = query.where(Citizen.birth_year == birth_year)
+    if commune_code:
+        query = query.where(Citizen.permanent_commune_code == commune_code)
+    if not (name or birth_year is not None or commune_code):
+        raise DancuError("give a name, a birth year or a commune", code="empty_search")
+    rows = list(
+        session.scalars(
+            query.order_by(Citizen.name_key, Citizen.personal_id).limit(limit + 1).offset(offset)
+        )
+    )
+    return Page(items=rows[:limit], limit=limit, offset=offset, has_more=len(rows) > limit)
+
+
+def _render(field: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _parse(field: str, value: str | None) -> Any:
+    if value is None:
+        return None
+    if field in _DATE_FIELDS:
+        return dt.date.fromisoformat(value)
+    return value
+
+
+def update(
+    session: Session,
+    citizen: Citizen,
+    changes: dict[str, Any],
+    *,
+    actor: str,
+    source: str,
+    reason: str | None = None,
+    legal_basis: str | None = None,
+    civil_event_id: int | None = None,
+    expected_version: int | None = None,
+    now: dt.datetime | None = None,
+) -> list[CitizenHistory]:
+    """Apply ``changes`` to ``citizen`` and write one history row per field that changed.
+
+    ``expected_version`` is the version the caller read: if someone changed the person since,
+    the change is refused (no lost update).
+    """
+    unknown = set(changes) - set(TRACKED_FIELDS)
+    if unknown:
+        raise DancuError(f"cannot change {', '.join(sorted(unknown))}", code="unknown_field")
+    if expected_version is not None and citizen.version != expected_version:
+        raise StaleRecord(
+            "this person was changed by someone else since you opened the record; "
+            "reload it and make your change again"
+        )
+    now = now or dt.datetime.now(dt.UTC)
+    if "full_name" in changes and changes["full_name"] is not None:
+        changes = {**changes, "full_name": vn_names.canonical_name(changes["full_name"])}
+    written: list[CitizenHistory] = []
+    for field, new in changes.items():
+        old = getattr(citizen, field)
+        if old == new:
+            continue
+        setattr(citizen, field, new)
+        entry = CitizenHistory(
+            personal_id=citizen.personal_id,
+            changed_at=now,
+            field=field,
+            old_value=_render(field, old),
+            new_value=_render(field, new),
+            source=source,
+            actor=actor,
+            reason=reason,
+            legal_basis=legal_basis,
+            civil_event_id=civil_event_id,
+        )
+        session.add(entry)
+        written.append(entry)
+    if not written:
+        return written
+    if "full_name" in changes:
+        family, middle, given = vn_names.split_name(citizen.full_name)
+        citizen.family_name, citizen.middle_name, citizen.given_name = family, middle, given
+        citizen.name_key = vn_names.fold(citizen.full_name)
+    if "birth_date" in changes:
+        citizen.birth_year = citizen.birth_date.year
+    citizen.updated_at = now
+    try:
+        session.flush()
+    except StaleDataError:
+        raise StaleRecord(
+            "this person was changed by someone else at the same moment; reload and retry"
+        ) from None
+    return written
+
+
+def history(session: Session, personal_id: str) -> list[CitizenHistory]:
+    """Every recorded change of a person, oldest first."""
+    return list(
+        session.scalars(
+            select(CitizenHistory)
+            .where(CitizenHistory.personal_id == personal_id)
+            .order_by(CitizenHistory.changed_at, CitizenHistory.id)
+        )
+    )
+
+
+def as_of(session: Session, personal_id: str, when: dt.datetime) -> dict[str, Any] | None:
+    """The person's record as it stood at ``when``: the current record with every later
+    change undone. None if the person was not yet in the register."""
+    citizen = get(session, personal_id)
+    if citizen is None:
+        return None
+    created = _aware(citizen.created_at)
+    if created > when:
+        return None
+    record: dict[str, Any] = {f: getattr(citizen, f) for f in ("personal_id", *TRACKED_FIELDS)}
+    later = session.scalars(
+        select(CitizenHistory)
+        .where(CitizenHistory.personal_id == personal_id, CitizenHistory.changed_at > when)
+        .order_by(CitizenHistory.changed_at.desc(), CitizenHistory.id.desc())
+    )
+    for change in later:
+        record[change.field] = _parse(change.field, change.old_value)
+    if record["full_name"]:
+        family, middle, given = vn_names.split_name(record["full_name"])
+        record.update(family_name=family, middle_name=middle, given_name=given)
+    return record
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """SQLite returns naive datetimes for timezone-aware columns; they are UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(Citizen)) or 0)
+
+
+def batches(session: Session, *, limit: int = 20) -> list[ImportBatch]:
+    """The latest imports and seeds."""
+    return list(session.scalars(select(ImportBatch).order_by(ImportBatch.id.desc()).limit(limit)))
