@@ -46,7 +46,7 @@ def commune_weights(session: Session) -> list[synth.CommuneWeight]:
     ):
         share = (population.get(province_code) or 1) / counts[province_code]
         # Urban wards hold more people than rural communes of the same province.
-        factor = 2.0 if kind.lower().startswith("phường") else 1.0
+        factor = 2.0 if kind == "ward" else 1.0
         codes = tuple(sorted(prefixes.get(code) or {"0" + province_code}))
         weights.append(synth.CommuneWeight(code, province_code, share * factor, codes))
     return weights

@@ -32,7 +32,7 @@ from dancu import __version__, bootstrap
 from dancu.config import get_settings
 from dancu.db import make_engine, make_sessionmaker, unit_of_work
 from dancu.errors import DancuError, ValidationFailed
-from dancu.registry import exporter, importer, interchange, synth
+from dancu.registry import exporter, importer, seeding
 from dancu.registry import service as registry
 
 app = typer.Typer(
@@ -115,14 +115,7 @@ def seed(
         with _progress("seeding") as (advance, set_total), unit_of_work(factory) as session:
             set_total(citizens)
             weights = bootstrap.commune_weights(session)
-            report = importer.load(
-                session,
-                interchange.number_batches(synth.generate(citizens, seed, weights)),
-                source="seed",
-                name=f"seed:{citizens}:{seed}",
-                actor="cli",
-                progress=advance,
-            )
+            report = seeding.seed(session, citizens, seed, weights, progress=advance)
     except DancuError as exc:
         raise _fail(exc) from None
     out.print(
@@ -220,16 +213,11 @@ def serve(
     if demo and empty and settings.demo_citizens:
         with _progress("seeding demo") as (advance, set_total), unit_of_work(factory) as session:
             set_total(settings.demo_citizens)
-            report = importer.load(
+            report = seeding.seed(
                 session,
-                interchange.number_batches(
-                    synth.generate(
-                        settings.demo_citizens,
-                        settings.demo_seed,
-                        bootstrap.commune_weights(session),
-                    )
-                ),
-                source="seed",
+                settings.demo_citizens,
+                settings.demo_seed,
+                bootstrap.commune_weights(session),
                 name="demo",
                 actor="serve",
                 progress=advance,

@@ -1,1 +1,2 @@
-"""Administrative units: the 2025 units (34 provinces, 3,321 communes) and the legacy 63/696/10,040."""
+"""Administrative units: 2025 (34 provinces, 3,321 communes) and legacy (63 provinces, 696
+districts, 10,035 communes), with the conversion from old to new."""

@@ -1,0 +1,59 @@
+"""The allowed imports between domains (docs/architecture.md), and one migration head."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from alembic.script import ScriptDirectory
+
+from dancu.migrations import alembic_config
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "dancu"
+ALLOWED = {
+    "vn": set(),
+    "geo": {"vn", "db", "errors", "enums"},
+    "registry": {"vn", "geo", "db", "errors", "enums"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dancu"):
+            parts = node.module.split(".")
+            if len(parts) > 1:
+                found.add(parts[1])
+            else:
+                found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("dancu."):
+                    found.add(alias.name.split(".")[1])
+    return found
+
+
+def test_domains_import_only_what_the_architecture_allows() -> None:
+    for domain, allowed in ALLOWED.items():
+        for path in (SRC / domain).rglob("*.py"):
+            extra = _imports(path) - allowed - {domain}
+            assert not extra, f"{path.relative_to(SRC)} imports {sorted(extra)}"
+
+
+def test_no_imports_inside_functions() -> None:
+    for path in SRC.rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                for inner in ast.walk(node):
+                    assert not isinstance(inner, ast.Import | ast.ImportFrom), (
+                        f"{path.relative_to(SRC)}:{inner.lineno} imports inside a function"
+                    )
+
+
+def test_migrations_have_one_head() -> None:
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert len(script.get_heads()) == 1
