@@ -20,7 +20,7 @@ from dancu.vn import personal_id as vn_ids
 from dancu.vn.dates import PartialDate
 from tests.registry.factories import commune_codes, family, person, write_csv
 
-T0 = dt.datetime(2026, 1, 10, 9, 0, tzinfo=dt.UTC)
+T0 = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
 
 
 @pytest.fixture

@@ -251,6 +251,51 @@ def _read_csv(
     path: Path, header: list[str], chunk_rows: int, malformed: list[Problem]
 ) -> Iterator[RawBatch]:
     skipped: list[int] = []
+
+    def on_invalid(row: pcsv.InvalidRow) -> str:
+        data_row = (row.number or 0) - 1
+        skipped.append(data_row)
+        malformed.append(
+            Problem(
+                data_row,
+                None,
+                f"has {row.actual_columns} fields, the header has {row.expected_columns}",
+            )
+        )
+        return "skip"
+
+    reader = pcsv.open_csv(
+        path,
+        read_options=pcsv.ReadOptions(block_size=_ARROW_BLOCK, use_threads=False),
+        parse_options=pcsv.ParseOptions(invalid_row_handler=on_invalid),
+        convert_options=pcsv.ConvertOptions(
+            column_types={name: pa.string() for name in header}, strings_can_be_null=False
+        ),
+    )
+    done = 0
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except pa.ArrowInvalid as exc:
+            raise ValidationFailed(f"{path.name}: cannot be read as CSV: {exc}") from None
+        for start in range(0, batch.num_rows, chunk_rows):
+            part = batch.slice(start, chunk_rows)
+            base = np.arange(done + 1, done + 1 + part.num_rows, dtype=np.int64)
+            index = base
+            if skipped:
+                # Stream row k is data row k plus the malformed rows skipped before it.
+                skips = np.sort(np.asarray(skipped, dtype=np.int64))
+                while True:
+                    shifted = base + np.searchsorted(skips, index, side="right")
+                    if np.array_equal(shifted, index):
+                        break
+                    index = shifted
+            yield RawBatch(part, index)
+            done += part.num_rows
+
+
 def _read_parquet(pfile: pq.ParquetFile, chunk_rows: int) -> Iterator[RawBatch]:
     done = 0
     for batch in pfile.iter_batches(batch_size=chunk_rows):
@@ -305,6 +350,11 @@ def _clean(batch: pa.RecordBatch, name: str) -> pa.Array:
         return pa.nulls(batch.num_rows, pa.string())
     col = pc.utf8_trim_whitespace(batch.column(name))
     return pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+
+
+def _not_in(col: pa.Array, allowed: pa.Array) -> pa.Array:
+    """True where a value is present and not one of ``allowed`` (absent values are not flagged)."""
+    return pc.and_(pc.is_valid(col), pc.invert(pc.is_in(col, allowed)))
 
 
 def _parse_partial_dates(col: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
@@ -390,7 +440,7 @@ def normalise(raw: RawBatch, *, communes: frozenset[str], today: dt.date) -> Nor
 
     sex = _clean(batch, "sex")
     check.flag(pc.is_null(sex), "sex", "required value is empty")
-    check.flag(pc.invert(pc.is_in(sex, pa.array(["M", "F"]))), "sex", values=sex.to_pylist(),
+    check.flag(_not_in(sex, pa.array(["M", "F"])), "sex", values=sex.to_pylist(),
                describe=lambda v: f"{v!r} is not a sex; expected M or F")
 
     dd_raw = _clean(batch, "death_date")
@@ -406,7 +456,7 @@ def normalise(raw: RawBatch, *, communes: frozenset[str], today: dt.date) -> Nor
                describe=lambda v: f"{v} is before the birth date")
 
     status_raw = _clean(batch, "status")
-    check.flag(pc.invert(pc.is_in(status_raw, pa.array(["alive", "deceased"]))), "status",
+    check.flag(_not_in(status_raw, pa.array(["alive", "deceased"])), "status",
                values=status_raw.to_pylist(),
                describe=lambda v: f"{v!r} is not a status; expected alive or deceased")
     status = pc.if_else(
@@ -423,13 +473,13 @@ def normalise(raw: RawBatch, *, communes: frozenset[str], today: dt.date) -> Nor
                describe=lambda v: f"{v!r} is not a CMND number (9 or 12 digits)")
 
     commune = _clean(batch, "permanent_commune_code")
-    check.flag(pc.invert(pc.is_in(commune, pa.array(sorted(communes), pa.string()))),
+    check.flag(_not_in(commune, pa.array(sorted(communes), pa.string())),
                "permanent_commune_code", values=commune.to_pylist(),
                describe=lambda v: f"{v!r} is not a commune code of the 2025 units")
 
     household = _clean(batch, "household_id")
     relation = _clean(batch, "relationship_to_head")
-    check.flag(pc.invert(pc.is_in(relation, pa.array(RELATIONSHIPS))), "relationship_to_head",
+    check.flag(_not_in(relation, pa.array(RELATIONSHIPS)), "relationship_to_head",
                values=relation.to_pylist(),
                describe=lambda v: f"{v!r} is not a relationship; expected {', '.join(RELATIONSHIPS)}")
     check.flag(pc.and_(pc.is_valid(household), pc.is_null(relation)), "relationship_to_head",

@@ -24,9 +24,11 @@ space separates words. ``Ð``/``ð`` (eth), often typed for ``Đ``/``đ``, becom
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from enum import StrEnum
 from functools import lru_cache
+from operator import itemgetter
 from typing import Literal
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "FOLD_ONLY_VARIANTS",
     "SAME_CANONICAL_VARIANTS",
     "NameVariant",
+    "canonical_and_fold",
     "canonical_name",
     "fold",
     "given_name_first_variants",
@@ -91,6 +94,7 @@ _CLEAN = str.maketrans(
     }
 )
 
+_CLEAN_KEYS = frozenset(chr(k) for k in _CLEAN)
 _FOLD_LETTERS = str.maketrans({"đ": "d", "ð": "d", "ɖ": "d"})
 
 # --------------------------------------------------------------------------------------------
@@ -172,7 +176,6 @@ def _canon_part(part: str) -> str:
     return unicodedata.normalize("NFC", "".join(pieces))
 
 
-@lru_cache(maxsize=1 << 16)
 def _canon_word(word: str) -> str:
     """Canonical form of one whitespace-free word; hyphen/apostrophe parts are done one by one."""
     if "-" not in word and "'" not in word:
@@ -425,7 +428,11 @@ def _restore_caps(original: str, decoded: str) -> str:
 @lru_cache(maxsize=1 << 12)
 def _detect_legacy(text: str) -> tuple[LegacyEncoding, str] | None:
     """(encoding, decoded NFC text) when NFC ``text`` is TCVN3 or VNI read as Latin-1, else None."""
-    if text.isascii() or max(text) > "\xff" or _is_vietnamese(text):
+    if (
+        text.isascii()
+        or len(text.encode("latin-1", "ignore")) != len(text)
+        or _is_vietnamese(text)
+    ):
         return None
     found: list[tuple[int, LegacyEncoding, str]] = []
     for name, decoder in (("TCVN3", _decode_tcvn3), ("VNI", _decode_vni)):
@@ -597,22 +604,92 @@ def looks_like_legacy_encoding(text: str) -> LegacyEncoding | None:
     return None if hit is None else hit[0]
 
 
-@lru_cache(maxsize=1 << 18)
-def _canonical(raw: str) -> str:
-    text = raw
-    if not text.isascii():
-        text = unicodedata.normalize("NFC", text)
+@lru_cache(maxsize=1 << 16)
+def _fold_word(word: str) -> str:
+    """Lower case, marks stripped, đ as d; a word made only of marks stays as it is."""
+    low = word.lower()
+    if low.isascii():
+        return low
+    return _strip_marks(low).translate(_FOLD_LETTERS) or low
+
+
+WordInfo = tuple[str, str, tuple[str, bool] | None]
+"""(canonical word, its fold, Telex reading if any) of one whitespace-free word."""
+
+# Per-word memo. A plain dict rather than lru_cache so that the hot path can look up all the
+# words of a name with one C-level ``map(dict.get, words)``; cleared when full.
+_WORDS: dict[str, WordInfo] = {}
+_WORDS_MAX = 1 << 17
+
+
+def _word_info(word: str) -> WordInfo:
+    info = _WORDS.get(word)
+    if info is None:
+        canon = _canon_word(word)
+        info = (canon, _fold_word(canon), _telex_word(word))
+        if len(_WORDS) >= _WORDS_MAX:
+            _WORDS.clear()
+        _WORDS[word] = info
+    return info
+
+
+def _word_infos(words: list[str]) -> list[WordInfo]:
+    infos = list(map(_WORDS.get, words))
+    if None in infos:
+        return [_word_info(w) for w in words]
+    return infos  # type: ignore[return-value]  # no None left
+
+
+_LATIN1_ONLY = re.compile("[^\x00-\xff]")
+_NEEDS_CLEAN = re.compile("[" + re.escape("".join(sorted(_CLEAN_KEYS))) + "]")
+
+
+def _prepare(raw: str) -> str:
+    """NFC, legacy-encoding repair, then invisible and look-alike characters folded."""
+    text = unicodedata.normalize("NFC", raw)
+    if _LATIN1_ONLY.search(text) is None:  # only Latin-1 characters: maybe a legacy encoding
         hit = _detect_legacy(text)
         if hit is not None:
             text = hit[1]
+    if _NEEDS_CLEAN.search(text) is not None:
         text = text.translate(_CLEAN)
-    words = _repair_telex(text.split())
-    out = " ".join([_canon_word(w) for w in words])
-    if out != raw and not out.isascii() and _detect_legacy(out) is not None:
+    return text
+
+
+def _resolve_telex(infos: list[WordInfo]) -> list[WordInfo]:
+    """Same rule as :func:`_repair_telex`, on word infos."""
+    context = any(i[2] is not None and i[2][1] for i in infos) or any(
+        _has_viet_marks(i[0]) for i in infos
+    )
+    out: list[WordInfo] = []
+    for info in infos:
+        telex = info[2]
+        out.append(_word_info(telex[0]) if telex is not None and (telex[1] or context) else info)
+    return out
+
+
+_CANON_OF = itemgetter(0)
+_KEY_OF = itemgetter(1)
+_TELEX_OF = itemgetter(2)
+
+
+@lru_cache(maxsize=1 << 18)
+def _canonical_pair(raw: str) -> tuple[str, str]:
+    text = raw if raw.isascii() else _prepare(raw)
+    infos = _word_infos(text.split())
+    if any(map(_TELEX_OF, infos)):
+        infos = _resolve_telex(infos)
+    canon = " ".join(map(_CANON_OF, infos))
+    if (
+        canon != raw
+        and not canon.isascii()
+        and _LATIN1_ONLY.search(canon) is None
+        and _detect_legacy(canon) is not None
+    ):
         # case folding can turn odd Latin-1 text into a legacy look-alike: settle it now so
         # that the function stays idempotent (a decoded result is Vietnamese, hence stable)
-        return _canonical(out)
-    return out
+        return _canonical_pair(canon)
+    return canon, " ".join(map(_KEY_OF, infos))
 
 
 def canonical_name(raw: str) -> str:
@@ -620,23 +697,21 @@ def canonical_name(raw: str) -> str:
 
     CONTRACTS §2/§3; idempotent. Legacy encodings and Telex leftovers are repaired first.
     """
-    return _canonical(raw)
+    return _canonical_pair(raw)[0]
 
 
-@lru_cache(maxsize=1 << 16)
-def _fold_word(word: str) -> str:
-    low = word.lower()
-    if low.isascii():
-        return low
-    return _strip_marks(low).translate(_FOLD_LETTERS)
+def canonical_and_fold(raw: str) -> tuple[str, str]:
+    """``(canonical_name(raw), fold(canonical_name(raw)))`` in one cached step, for bulk loads."""
+    return _canonical_pair(raw)
 
 
 @lru_cache(maxsize=1 << 18)
 def _fold(text: str) -> str:
-    if not text.isascii():
+    if text.isascii():
+        return " ".join(text.lower().split())
+    if _NEEDS_CLEAN.search(text) is not None:
         text = text.translate(_CLEAN)
-    folded = [_fold_word(w) for w in text.split()]
-    return " ".join([w for w in folded if w]) if "" in folded else " ".join(folded)
+    return " ".join(map(_fold_word, text.split()))
 
 
 def fold(text: str) -> str:
