@@ -340,18 +340,3 @@ def test_rejects_bad_input() -> None:
         list(synth.generate(10, 1, [CommuneWeight("00001", "01", 0.0, ("001",))]))
     with pytest.raises(ValueError):
         list(synth.generate(-1, 1, COMMUNES))
-
-
-def test_temporary_residences() -> None:
-    batch = next(synth.generate(10_000, 4, COMMUNES, batch_size=10_000))
-    stays = synth.temporary_residences(batch, 4, COMMUNES)
-    again = synth.temporary_residences(batch, 4, COMMUNES)
-    assert stays.equals(again)
-    assert stays.schema == synth.TEMPORARY_RESIDENCE_SCHEMA
-    assert 0.02 * batch.num_rows < stays.num_rows < 0.08 * batch.num_rows
-    ids = set(batch.column("personal_id").to_pylist())
-    for stay in stays.to_pylist():
-        assert stay["personal_id"] in ids
-        assert stay["start_date"] <= TODAY.isoformat() < stay["end_date"] or (
-            stay["start_date"] < stay["end_date"]
-        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 
 import pytest
 from hypothesis import assume, given, settings
@@ -27,7 +28,7 @@ from dancu.vn.names import (
 # new style ("new"); they differ only for open oa, oe, uy.
 # ---------------------------------------------------------------------------------------------
 
-ONSETS = "b c ch d đ h kh l m n ng nh ph r s t th tr v x".split() + [""]
+ONSETS = [*"b c ch d đ h kh l m n ng nh ph r s t th tr v x".split(), ""]
 # (rhyme without tone, index of the toned vowel old style, new style)
 OPEN_RHYMES = [
     ("a", 0, 0), ("e", 0, 0), ("ê", 0, 0), ("i", 0, 0), ("o", 0, 0), ("ô", 0, 0), ("ơ", 0, 0),
@@ -114,15 +115,13 @@ def strip_diacritics(text: str) -> str:
 
 # --- independent legacy encoders (from the published byte tables) ------------------------------
 
-_TCVN3_UNICODE = (
-    "ĂÂÊÔƠƯĐăâêôơưđàảãáạằẳẵắặầẩẫấậèẻẽéẹềểễếệìỉĩíịòỏõóọồổỗốộờởỡớợùủũúụừửữứựỳỷỹýỵ"
-)
-_TCVN3_CODES = bytes(
-    [0xA1, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7, 0xA8, 0xA9, 0xAA, 0xAB, 0xAC, 0xAD, 0xAE]
-    + [0xB5, 0xB6, 0xB7, 0xB8, 0xB9, 0xBB, 0xBC, 0xBD, 0xBE, 0xC6, 0xC7, 0xC8, 0xC9, 0xCA, 0xCB]
-    + [0xCC, 0xCE, 0xCF, 0xD0, 0xD1, 0xD2, 0xD3, 0xD4, 0xD5, 0xD6, 0xD7, 0xD8, 0xDC, 0xDD, 0xDE]
-    + [0xDF, 0xE1, 0xE2, 0xE3, 0xE4, 0xE5, 0xE6, 0xE7, 0xE8, 0xE9, 0xEA, 0xEB, 0xEC, 0xED, 0xEE]
-    + [0xEF, 0xF1, 0xF2, 0xF3, 0xF4, 0xF5, 0xF6, 0xF7, 0xF8, 0xF9, 0xFA, 0xFB, 0xFC, 0xFD, 0xFE]
+_TCVN3_UNICODE = "ĂÂÊÔƠƯĐăâêôơưđàảãáạằẳẵắặầẩẫấậèẻẽéẹềểễếệìỉĩíịòỏõóọồổỗốộờởỡớợùủũúụừửữứựỳỷỹýỵ"
+_TCVN3_CODES = bytes.fromhex(
+    "A1 A2 A3 A4 A5 A6 A7 A8 A9 AA AB AC AD AE"
+    " B5 B6 B7 B8 B9 BB BC BD BE C6 C7 C8 C9 CA CB"
+    " CC CE CF D0 D1 D2 D3 D4 D5 D6 D7 D8 DC DD DE"
+    " DF E1 E2 E3 E4 E5 E6 E7 E8 E9 EA EB EC ED EE"
+    " EF F1 F2 F3 F4 F5 F6 F7 F8 F9 FA FB FC FD FE"
 )
 TCVN3_ENCODE = dict(zip(_TCVN3_UNICODE, _TCVN3_CODES, strict=True))
 
@@ -141,7 +140,8 @@ def tcvn3_garble(text: str) -> str:
 
 
 _VNI_TONE = {"\u0301": 0xF9, "\u0300": 0xF8, "\u0309": 0xFB, "\u0303": 0xF5, "\u0323": 0xEF}
-_VNI_HAT = {"": 0xE2, "\u0301": 0xE1, "\u0300": 0xE0, "\u0309": 0xE5, "\u0303": 0xE3, "\u0323": 0xE4}
+_VNI_HAT = {"": 0xE2, "\u0301": 0xE1, "\u0300": 0xE0, "\u0309": 0xE5, "\u0303": 0xE3,
+            "\u0323": 0xE4}  # fmt: skip
 _VNI_BREVE = {"": 0xEA, "\u0301": 0xE9, "\u0300": 0xE8, "\u0309": 0xFA, "\u0303": 0xFC,
               "\u0323": 0xEB}  # fmt: skip
 _VNI_I = {"\u0301": 0xED, "\u0300": 0xEC, "\u0309": 0xE6, "\u0303": 0xF3, "\u0323": 0xF2}
@@ -176,6 +176,29 @@ def vni_garble(text: str) -> str:
         else:
             out += base.encode() + bytes([_VNI_TONE[tone] + shift])
     return out.decode("cp1252")
+
+
+_TELEX_TONE_KEYS = {"\u0301": "s", "\u0300": "f", "\u0309": "r", "\u0303": "x", "\u0323": "j"}
+_TELEX_SHAPE_KEYS = {"\u0302": None, "\u0306": "w", "\u031b": "w"}
+
+
+def telex_type(word: str) -> str:
+    """How the word is keyed in Telex (shape keys after the letter, tone key at the end)."""
+    out = []
+    tone_key = ""
+    for ch in word:
+        if ch in "đĐ":
+            out.append("dd" if ch == "đ" else "Dd")
+            continue
+        d = unicodedata.normalize("NFD", ch)
+        base, marks = d[0], d[1:]
+        out.append(base)
+        for m in marks:
+            if m in _TELEX_SHAPE_KEYS:
+                out.append(_TELEX_SHAPE_KEYS[m] or base.lower())
+            elif m in _TELEX_TONE_KEYS:
+                tone_key = _TELEX_TONE_KEYS[m]
+    return "".join(out) + tone_key
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,13 +293,41 @@ def test_repair_leaves_valid_text_alone(text: str) -> None:
     assert repair_legacy_encoding(text) == text
 
 
+def _every_toned_syllable() -> list[str]:
+    """t + each vowel letter with each tone (+ n where the vowel cannot end a syllable)."""
+    out = []
+    for base in ["a", "ă", "â", "e", "ê", "i", "o", "ô", "ơ", "u", "ư", "y"]:
+        for tone in TONES:
+            coda = "n" if base in ("ă", "â") else ""
+            out.append("t" + unicodedata.normalize("NFC", base + tone) + coda)
+    return out
+
+
+@pytest.mark.parametrize("syllable", _every_toned_syllable())
+@pytest.mark.parametrize("garble", [tcvn3_garble, vni_garble])
+@pytest.mark.parametrize("upper", [False, True])
+def test_every_letter_survives_legacy_round_trip(
+    syllable: str, garble: Callable[[str], str], upper: bool
+) -> None:
+    # one syllable per vowel letter and tone, between words that give the encoding away
+    name = f"Đặng Thị {syllable} Dương"
+    if upper:
+        name = name.upper()
+    assert canonical_name(garble(name)) == canonical_name(name)
+
+
 def test_telex_leftovers() -> None:
     assert canonical_name("Nguyeenx Vawn Thanhf") == "Nguyễn Văn Thành"
     assert canonical_name("ddoox thij hwowng") == "Đỗ Thị Hương"
+    assert telex_type("Nguyễn") == "Nguyeenx" and telex_type("Đặng") == "Ddawngj"
     assert repair_legacy_encoding("Nguyễn Văn Thanhf") == "Nguyễn Văn Thành"
     # a lone tone key without any Vietnamese context is not enough evidence
     assert canonical_name("Thanhf") == "Thanhf"
     assert canonical_name("Max Weber") == "Max Weber"
+    assert canonical_name("Lee Min Ho") == "Lee Min Ho"
+    assert canonical_name("Kim Soo Hyun") == "Kim Soo Hyun"
+    assert canonical_name("Dawn Moon") == "Dawn Moon"
+    assert repair_legacy_encoding("Lee Soo") == "Lee Soo"
     # plain syllables are names without diacritics, never Telex
     assert canonical_name("Nguyen Van Anh") == "Nguyen Van Anh"
 
@@ -347,8 +398,12 @@ def test_form_and_case_variants(name: tuple[str, str, str], form: str, case: str
     assert canonical_name(unicodedata.normalize(form, variant)) == old  # type: ignore[arg-type]
 
 
-@given(names(), st.lists(st.sampled_from([" ", "  ", "\t", "\u00a0", "\u200b", " \u3000"]),
-                         min_size=8, max_size=8))
+@given(
+    names(),
+    st.lists(
+        st.sampled_from([" ", "  ", "\t", "\u00a0", "\u200b", " \u3000"]), min_size=8, max_size=8
+    ),
+)
 def test_spacing_variants(name: tuple[str, str, str], spaces: list[str]) -> None:
     old = name[0]
     words = old.split(" ")
@@ -368,6 +423,14 @@ def test_legacy_garbling_variants(name: tuple[str, str, str], new_style: bool) -
     assert canonical_name(vni) == old
     assert canonical_name(tcvn3_garble(source.upper())) == old
     assert canonical_name(vni_garble(source.upper())) == old
+
+
+@given(names())
+def test_telex_leftovers_beside_vietnamese_words(name: tuple[str, str, str]) -> None:
+    old = name[0]
+    family, *rest = old.split(" ")
+    typed = " ".join([family, *(telex_type(w) for w in rest)])
+    assert canonical_name(typed) == old
 
 
 @given(names(), st.sampled_from(["plain", "d", "upper-plain"]))

@@ -28,9 +28,28 @@ _WHAT = """CASE WHEN c.father_id = s.father_id OR c.mother_id = s.mother_id
                 THEN 'parent' ELSE 'permanent commune' END"""
 
 
-def flag_from_table(session: Session, source: str, now: dt.datetime) -> int:
+def flag_from_table(session: Session, source: str, now: dt.datetime, *, bulk: bool = False) -> int:
     """Flag candidates between the people in ``source`` (a table with citizen columns; the
-    staging table of an import) and the whole register. Returns how many new pairs."""
+    staging table of an import) and the whole register. Returns how many new pairs.
+
+    ``bulk`` suits a load that is large next to the register: instead of probing the register
+    once per loaded person, one pass over the (name_key, birth_year, birth_date) index finds
+    the few name-and-birth-date groups with more than one person, and only those are paired.
+    """
+    if bulk:
+        session.execute(text("DROP TABLE IF EXISTS dup_group"))
+        session.execute(
+            text(
+                """CREATE TEMP TABLE dup_group AS
+                   SELECT name_key, birth_year, birth_date FROM citizen
+                   GROUP BY name_key, birth_year, birth_date HAVING COUNT(*) > 1"""
+            )
+        )
+        people = """(SELECT c.* FROM citizen c JOIN dup_group g ON g.name_key = c.name_key
+                     AND g.birth_year = c.birth_year AND g.birth_date = c.birth_date)"""
+        pairs_from = f"{people} s JOIN {people} c ON {_MATCH} AND s.personal_id < c.personal_id"
+    else:
+        pairs_from = f"{source} s JOIN citizen c ON {_MATCH}"
     sql = f"""
         INSERT INTO duplicate_candidate (personal_id_a, personal_id_b, reason, status, found_at)
         SELECT a, b, MIN(reason), 'open', :now FROM (
@@ -39,13 +58,16 @@ def flag_from_table(session: Session, source: str, now: dt.datetime) -> int:
                    CASE WHEN s.personal_id < c.personal_id THEN c.personal_id
                         ELSE s.personal_id END AS b,
                    'same name and birth date; same ' || {_WHAT} AS reason
-            FROM {source} s JOIN citizen c ON {_MATCH}
+            FROM {pairs_from}
         ) pairs
         WHERE NOT EXISTS (SELECT 1 FROM duplicate_candidate d
                           WHERE d.personal_id_a = pairs.a AND d.personal_id_b = pairs.b)
         GROUP BY a, b
     """
-    return session.execute(text(sql), {"now": now}).rowcount
+    count = session.execute(text(sql), {"now": now}).rowcount
+    if bulk:
+        session.execute(text("DROP TABLE dup_group"))
+    return count
 
 
 def flag_for(session: Session, personal_id: str, now: dt.datetime | None = None) -> int:

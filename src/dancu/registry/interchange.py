@@ -16,8 +16,9 @@ import codecs
 import csv
 import re
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -331,14 +332,23 @@ class _Checker:
         self.bad = np.zeros(len(rows), dtype=bool)
         self.problems: list[Problem] = []
 
-    def flag(self, mask: pa.Array | pa.ChunkedArray, column: str, reason: str | None = None,
-             values: list[str | None] | None = None, describe: object = None) -> None:
-        filled = pc.fill_null(mask, False)
-        hits = pc.indices_nonzero(filled).to_numpy()
+    def flag(
+        self,
+        mask: pa.Array,
+        column: str,
+        reason: str | None = None,
+        values: pa.Array | None = None,
+        describe: Callable[[str | None], str] | None = None,
+    ) -> None:
+        """Mark the rows where ``mask`` is true; the reason is ``describe(value)`` or ``reason``.
+
+        Values are converted to Python only for the flagged rows.
+        """
+        hits = pc.indices_nonzero(pc.fill_null(mask, False)).to_numpy()
         for i in hits:
             self.bad[i] = True
             if describe is not None:
-                text = describe(values[i] if values is not None else None)  # type: ignore[operator]
+                text = describe(values[int(i)].as_py() if values is not None else None)
             else:
                 text = reason or "invalid"
             self.problems.append(Problem(int(self.rows[i]), column, text))
@@ -350,6 +360,15 @@ def _clean(batch: pa.RecordBatch, name: str) -> pa.Array:
         return pa.nulls(batch.num_rows, pa.string())
     col = pc.utf8_trim_whitespace(batch.column(name))
     return pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+
+
+@lru_cache(maxsize=1 << 16)
+def _name_fields(raw: str) -> tuple[str, str, str, str, str]:
+    """(canonical, family, middle, given, folded key) of a raw name; common names repeat, so
+    a whole-name cache saves most of the per-row work of a national load."""
+    name, key = vn_names.canonical_and_fold(raw)
+    family, middle, given = vn_names.split_name(name)
+    return name, family, middle, given, key
 
 
 def _not_in(col: pa.Array, allowed: pa.Array) -> pa.Array:
@@ -395,69 +414,57 @@ def normalise(raw: RawBatch, *, communes: frozenset[str], today: dt.date) -> Nor
     n = batch.num_rows
 
     pid = _clean(batch, "personal_id")
-    pid_values = pid.to_pylist()
     check.flag(pc.is_null(pid), "personal_id", "required value is empty")
     check.flag(
         pc.invert(pc.match_substring_regex(pid, r"^[0-9]{12}$")),
         "personal_id",
-        values=pid_values,
+        values=pid,
         describe=lambda v: f"{v!r} is not 12 digits",
     )
 
-    raw_names = _clean(batch, "full_name").to_pylist()
-    full_names: list[str | None] = [None] * n
-    parts: list[tuple[str, str, str] | None] = [None] * n
-    keys: list[str | None] = [None] * n
-    canonical = vn_names.canonical_name
-    split = vn_names.split_name
-    fold = vn_names.fold
-    for i, value in enumerate(raw_names):
-        if value is None:
-            check.bad[i] = True
-            check.problems.append(Problem(int(raw.rows[i]), "full_name", "required value is empty"))
-            continue
-        name = canonical(value)
-        if not name or len(name) > 200:
-            check.bad[i] = True
-            reason = "is empty after normalisation" if not name else "is longer than 200 characters"
-            check.problems.append(Problem(int(raw.rows[i]), "full_name", reason))
-            continue
-        full_names[i] = name
-        parts[i] = split(name)
-        keys[i] = fold(name)
+    # Names go through Python once per distinct value of the batch, not once per row.
+    raw_names = _clean(batch, "full_name")
+    check.flag(pc.is_null(raw_names), "full_name", "required value is empty")
+    encoded = pc.dictionary_encode(raw_names)
+    fields = [_name_fields(value) for value in encoded.dictionary.to_pylist()]
+    by_name = {
+        key: pc.take(pa.array([f[j] for f in fields], pa.string()), encoded.indices)
+        for j, key in enumerate(("full_name", "family", "middle", "given", "key"))
+    }
+    name_length = pc.utf8_length(by_name["full_name"])
+    check.flag(pc.equal(name_length, 0), "full_name", "is empty after normalisation")
+    check.flag(pc.greater(name_length, 200), "full_name", "is longer than 200 characters")
 
     bd_raw = _clean(batch, "birth_date")
-    bd_values = bd_raw.to_pylist()
     check.flag(pc.is_null(bd_raw), "birth_date", "required value is empty")
     birth, precision, bad_birth = _parse_partial_dates(bd_raw)
-    check.flag(bad_birth, "birth_date", values=bd_values,
+    check.flag(bad_birth, "birth_date", values=bd_raw,
                describe=lambda v: _date_reason(v, partial=True))
     today_scalar = pa.scalar(today, pa.date32())
-    check.flag(pc.greater(birth, today_scalar), "birth_date", values=bd_values,
+    check.flag(pc.greater(birth, today_scalar), "birth_date", values=bd_raw,
                describe=lambda v: f"{v} is in the future")
     check.flag(pc.less(birth, pa.scalar(dt.date(1850, 1, 1), pa.date32())), "birth_date",
-               values=bd_values, describe=lambda v: f"{v} is before 1850")
+               values=bd_raw, describe=lambda v: f"{v} is before 1850")
 
     sex = _clean(batch, "sex")
     check.flag(pc.is_null(sex), "sex", "required value is empty")
-    check.flag(_not_in(sex, pa.array(["M", "F"])), "sex", values=sex.to_pylist(),
+    check.flag(_not_in(sex, pa.array(["M", "F"])), "sex", values=sex,
                describe=lambda v: f"{v!r} is not a sex; expected M or F")
 
     dd_raw = _clean(batch, "death_date")
-    dd_values = dd_raw.to_pylist()
     death, death_precision, bad_death = _parse_partial_dates(dd_raw)
     check.flag(pc.or_(bad_death, pc.not_equal(death_precision, "day")), "death_date",
-               values=dd_values, describe=lambda v: _date_reason(v, partial=False))
-    check.flag(pc.greater(death, today_scalar), "death_date", values=dd_values,
+               values=dd_raw, describe=lambda v: _date_reason(v, partial=False))
+    check.flag(pc.greater(death, today_scalar), "death_date", values=dd_raw,
                describe=lambda v: f"{v} is in the future")
     # A death in the birth month/year of a partial birth date is possible: compare with the
     # last possible birth day, so only a death certainly before birth is refused.
-    check.flag(pc.less(death, birth), "death_date", values=dd_values,
+    check.flag(pc.less(death, birth), "death_date", values=dd_raw,
                describe=lambda v: f"{v} is before the birth date")
 
     status_raw = _clean(batch, "status")
     check.flag(_not_in(status_raw, pa.array(["alive", "deceased"])), "status",
-               values=status_raw.to_pylist(),
+               values=status_raw,
                describe=lambda v: f"{v!r} is not a status; expected alive or deceased")
     status = pc.if_else(
         pc.is_valid(status_raw),
@@ -469,18 +476,18 @@ def normalise(raw: RawBatch, *, communes: frozenset[str], today: dt.date) -> Nor
 
     legacy = _clean(batch, "legacy_id_number")
     check.flag(pc.invert(pc.match_substring_regex(legacy, r"^([0-9]{9}|[0-9]{12})$")),
-               "legacy_id_number", values=legacy.to_pylist(),
+               "legacy_id_number", values=legacy,
                describe=lambda v: f"{v!r} is not a CMND number (9 or 12 digits)")
 
     commune = _clean(batch, "permanent_commune_code")
     check.flag(_not_in(commune, pa.array(sorted(communes), pa.string())),
-               "permanent_commune_code", values=commune.to_pylist(),
+               "permanent_commune_code", values=commune,
                describe=lambda v: f"{v!r} is not a commune code of the 2025 units")
 
     household = _clean(batch, "household_id")
     relation = _clean(batch, "relationship_to_head")
     check.flag(_not_in(relation, pa.array(RELATIONSHIPS)), "relationship_to_head",
-               values=relation.to_pylist(),
+               values=relation,
                describe=lambda v: f"{v!r} is not a relationship; expected {', '.join(RELATIONSHIPS)}")
     check.flag(pc.and_(pc.is_valid(household), pc.is_null(relation)), "relationship_to_head",
                "required when household_id is given")
@@ -491,7 +498,7 @@ def normalise(raw: RawBatch, *, communes: frozenset[str], today: dt.date) -> Nor
     for name in ("father_id", "mother_id", "spouse_id"):
         col = _clean(batch, name)
         check.flag(pc.invert(pc.match_substring_regex(col, r"^[0-9]{12}$")), name,
-                   values=col.to_pylist(), describe=lambda v: f"{v!r} is not 12 digits")
+                   values=col, describe=lambda v: f"{v!r} is not 12 digits")
         check.flag(pc.equal(col, pid), name, "points to the person themself")
         links[name] = col
 
@@ -503,18 +510,15 @@ def normalise(raw: RawBatch, *, communes: frozenset[str], today: dt.date) -> Nor
         texts[name] = col
 
     good = pa.array(~check.bad)
-    family = [p[0] if p else None for p in parts]
-    middle = [p[1] if p else None for p in parts]
-    given = [p[2] if p else None for p in parts]
     table = pa.Table.from_arrays(
         [
             pa.array(raw.rows, pa.int64()),
             pid,
-            pa.array(full_names, pa.string()),
-            pa.array(family, pa.string()),
-            pa.array(middle, pa.string()),
-            pa.array(given, pa.string()),
-            pa.array(keys, pa.string()),
+            by_name["full_name"],
+            by_name["family"],
+            by_name["middle"],
+            by_name["given"],
+            by_name["key"],
             birth,
             precision,
             pc.cast(pc.year(birth), pa.int32()),

@@ -55,7 +55,7 @@ class Citizen(Base):
         CheckConstraint("status IN ('alive', 'deceased')", name="status"),
         CheckConstraint("birth_date_precision IN ('day', 'month', 'year')", name="precision"),
         CheckConstraint("death_date IS NULL OR death_date >= birth_date", name="death_after_birth"),
-        Index("ix_citizen_name_key_birth_year", "name_key", "birth_year"),
+        Index("ix_citizen_name_key_birth_year", "name_key", "birth_year", "birth_date"),
     )
 
     personal_id: Mapped[str] = mapped_column(String(12), primary_key=True)

@@ -1,21 +1,23 @@
 """``dancu seed``: load a synthetic nation through the same importer as a real file.
 
 People arrive in the interchange format (``registry.synth``) and go through every check of an
-import; temporary residences (tạm trú), which the interchange format does not carry, are
-added for some living adults afterwards.
+import. Temporary residences (tạm trú), which the interchange format does not carry, are then
+registered in SQL for about 5% of living adults, chosen and placed deterministically from
+their ID numbers: in another commune of their province (people who moved for work or study),
+with a validity of two years.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-import pyarrow as pa
-from sqlalchemy import insert, select
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from dancu.registry import importer, interchange, synth
-from dancu.registry.models import Citizen, Residence
+
+TEMPORARY_SHARE_PERCENT = 5
 
 
 def seed(
@@ -27,49 +29,70 @@ def seed(
     name: str | None = None,
     actor: str = "seed",
     progress: importer.Progress | None = None,
+    today: dt.date | None = None,
 ) -> importer.ImportReport:
     """Generate ``n`` people deterministically from ``seed_value`` and load them."""
-    temporary: list[pa.RecordBatch] = []
-
-    def tee() -> Iterator[pa.RecordBatch]:
-        for batch in synth.generate(n, seed_value, communes):
-            temporary.append(synth.temporary_residences(batch, seed_value, communes))
-            yield batch
-
+    today = today or dt.date.today()
     report = importer.load(
         session,
-        interchange.number_batches(tee()),
+        interchange.number_batches(synth.generate(n, seed_value, communes, today=today)),
         source="seed",
         name=name or f"seed:{n}:{seed_value}",
         actor=actor,
         progress=progress,
+        parallel=n >= importer.PARALLEL_FROM_ROWS,
+        today=today,
     )
-    if report.inserted:
-        _add_temporary(session, temporary)
+    if report.inserted and report.batch_id is not None:
+        add_temporary_residences(session, report.batch_id, today)
     return report
 
 
-def _add_temporary(session: Session, batches: list[pa.RecordBatch]) -> None:
-    now = dt.datetime.now(dt.UTC)
-    for batch in batches:
-        rows = batch.to_pylist()
-        if not rows:
-            continue
-        ids = [r["personal_id"] for r in rows]
-        present = set(session.scalars(select(Citizen.personal_id).where(Citizen.personal_id.in_(ids))))
-        session.execute(
-            insert(Residence),
-            [
-                {
-                    "personal_id": r["personal_id"],
-                    "kind": "temporary",
-                    "commune_code": r["commune_code"],
-                    "address": r["address"],
-                    "valid_from": dt.date.fromisoformat(r["start_date"]),
-                    "valid_to": dt.date.fromisoformat(r["end_date"]) if r["end_date"] else None,
-                    "created_at": now,
-                }
-                for r in rows
-                if r["personal_id"] in present
-            ],
+def add_temporary_residences(session: Session, batch_id: int, today: dt.date) -> int:
+    """Register temporary residences for about 5% of the batch's living adults."""
+    starts = [
+        (i, (today - dt.timedelta(days=30 * (i + 1))).isoformat(),
+         (today - dt.timedelta(days=30 * (i + 1)) + dt.timedelta(days=730)).isoformat())
+        for i in range(12)
+    ]
+    session.execute(text("DROP TABLE IF EXISTS seed_period"))
+    session.execute(text("CREATE TEMP TABLE seed_period (i INTEGER, valid_from DATE, valid_to DATE)"))
+    session.execute(
+        text("INSERT INTO seed_period VALUES (:i, :f, :t)"),
+        [{"i": i, "f": f, "t": t} for i, f, t in starts],
+    )
+    session.execute(text("DROP TABLE IF EXISTS seed_commune"))
+    session.execute(
+        text(
+            """CREATE TEMP TABLE seed_commune AS
+               SELECT province_code, code,
+                      ROW_NUMBER() OVER (PARTITION BY province_code ORDER BY code) - 1 AS i,
+                      COUNT(*) OVER (PARTITION BY province_code) AS n
+               FROM commune"""
         )
+    )
+    session.execute(text("ANALYZE seed_commune"))
+    session.execute(text("ANALYZE seed_period"))
+    adult_year = today.year - 18
+    inserted = session.execute(
+        text(
+            f"""INSERT INTO residence (personal_id, kind, commune_code, address, household_code,
+                    valid_from, valid_to, created_at)
+            SELECT c.personal_id, 'temporary', target.code,
+                   'Phòng ' || (CAST(SUBSTR(c.personal_id, 9, 3) AS INTEGER) + 1)
+                       || ', nhà trọ số ' || (CAST(SUBSTR(c.personal_id, 7, 2) AS INTEGER) + 1),
+                   NULL, p.valid_from, p.valid_to, :now
+            FROM citizen c
+            JOIN seed_commune home ON home.code = c.permanent_commune_code
+            JOIN seed_commune target ON target.province_code = home.province_code
+             AND target.i = CAST(SUBSTR(c.personal_id, 7, 4) AS INTEGER) % home.n
+            JOIN seed_period p ON p.i = CAST(SUBSTR(c.personal_id, 12, 1) AS INTEGER) % 12
+            WHERE c.import_batch_id = :batch AND c.status = 'alive' AND c.birth_year <= :adult
+              AND CAST(SUBSTR(c.personal_id, 11, 2) AS INTEGER) < {TEMPORARY_SHARE_PERCENT}
+              AND target.code <> c.permanent_commune_code"""
+        ),
+        {"batch": batch_id, "adult": adult_year, "now": dt.datetime.now(dt.UTC)},
+    ).rowcount
+    session.execute(text("DROP TABLE seed_commune"))
+    session.execute(text("DROP TABLE seed_period"))
+    return int(inserted)

@@ -28,9 +28,8 @@ married child and grandchildren), plus the odd sibling or unrelated member. Ages
 five-year-band pyramid resembling Vietnam's; parents are 18 to 45 years older than their
 children; children carry their father's family name, ethnicity and place of origin.
 
-Temporary residence is not part of the interchange columns: :func:`temporary_residences`
-derives a deterministic set of temporary stays from generated batches for callers that want
-them.
+Temporary residence is not part of the interchange columns: ``registry.seeding`` registers
+temporary stays for some adults once they are loaded.
 """
 
 from __future__ import annotations
@@ -50,10 +49,8 @@ from numpy.typing import NDArray
 __all__ = [
     "INTERCHANGE_COLUMNS",
     "SCHEMA",
-    "TEMPORARY_RESIDENCE_SCHEMA",
     "CommuneWeight",
     "generate",
-    "temporary_residences",
 ]
 
 Arr = NDArray[Any]
@@ -81,15 +78,6 @@ INTERCHANGE_COLUMNS: tuple[str, ...] = (
 )
 SCHEMA: pa.Schema = pa.schema([pa.field(name, pa.string()) for name in INTERCHANGE_COLUMNS])
 
-TEMPORARY_RESIDENCE_SCHEMA: pa.Schema = pa.schema(
-    [
-        pa.field("personal_id", pa.string()),
-        pa.field("commune_code", pa.string()),
-        pa.field("address", pa.string()),
-        pa.field("start_date", pa.string()),
-        pa.field("end_date", pa.string()),
-    ]
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1226,51 +1214,3 @@ def generate(
             pending = rest.to_batches() if rest.num_rows else []
             bounds = bounds[fits if fits else 1:] - cut
             pending_rows -= cut
-
-
-def temporary_residences(
-    batch: pa.RecordBatch,
-    seed: int,
-    communes: Sequence[CommuneWeight],
-    *,
-    share: float = 0.05,
-    today: dt.date = dt.date(2026, 1, 1),
-) -> pa.RecordBatch:
-    """Temporary residence registrations (tạm trú) for some living adults of ``batch``.
-
-    Deterministic for the same batch and seed: about ``share`` of the living people aged 16-64
-    get a stay in another commune, started within the last two years and lasting six months
-    to two years. Columns: :data:`TEMPORARY_RESIDENCE_SCHEMA`.
-    """
-    cm = _Communes(communes)
-    first = batch.column(0)[0].as_py() if batch.num_rows else "0"
-    ss = np.random.SeedSequence(entropy=seed & ((1 << 128) - 1),
-                                spawn_key=(0x7E3, int(first or "0")))
-    rng = np.random.Generator(np.random.PCG64(ss))
-    n = batch.num_rows
-    today_d = (today - dt.date(1970, 1, 1)).days
-    years = pc.cast(pc.utf8_slice_codeunits(batch.column("birth_date"), 0, 4), pa.int64())
-    age = today.year - years.to_numpy(zero_copy_only=False)
-    alive = pc.equal(batch.column("status"), "alive").to_numpy(zero_copy_only=False)
-    chosen = alive & (age >= 16) & (age < 65) & (rng.random(n) < share)
-    idx = np.flatnonzero(chosen)
-    m = len(idx)
-    commune = cm.pick(rng, m)
-    start = today_d - rng.integers(0, int(2 * _YEAR), m)
-    end = start + rng.integers(180, int(2 * _YEAR), m)
-    gen = _Generator(seed, communes, today)
-    address = gen._addresses(rng, commune, cm.region[commune])
-
-    def date_text(days: Arr) -> Any:
-        return pc.cast(pa.array(days.astype(np.int32), type=pa.date32()), pa.string())
-
-    return pa.RecordBatch.from_arrays(
-        [
-            _take(batch.column("personal_id"), idx),
-            _take(cm.codes, commune),
-            address,
-            date_text(start),
-            date_text(end),
-        ],
-        schema=TEMPORARY_RESIDENCE_SCHEMA,
-    )

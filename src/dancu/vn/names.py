@@ -166,8 +166,9 @@ def _canon_part(part: str) -> str:
             tones[target] = tones[toned[0]]
             tones[toned[0]] = []
     pieces: list[str] = []
+    first = 1 if bases[0] == "" and len(bases) > 1 else 0  # skip a mark with no letter
     for i, base in enumerate(bases):
-        if i == 0:
+        if i == first:
             up = base.upper()
             if len(up) == 1:
                 base = up
@@ -213,9 +214,7 @@ def _build_rhymes() -> frozenset[str]:
 
 
 _RHYMES = _build_rhymes()
-_ONSETS = (
-    "ngh ng nh ch gh gi kh ph qu th tr b c d đ g h k l m n p r s t v x".split()
-)
+_ONSETS = "ngh ng nh ch gh gi kh ph qu th tr b c d đ g h k l m n p r s t v x".split()
 _CODAS = frozenset(("c", "ch", "m", "n", "ng", "nh", "p", "t"))
 _VIET_LETTERS = frozenset("abcdeghiklmnopqrstuvxyăâđêôơư")
 
@@ -303,10 +302,23 @@ _TCVN3_BYTES = (
 
 def _tcvn3_letters() -> str:
     out = ["ĂÂÊÔƠƯĐăâêôơưđ"]
-    for base in ("a", "a" + _BREVE, "a" + _CIRCUMFLEX, "e", "e" + _CIRCUMFLEX, "i", "o",
-                 "o" + _CIRCUMFLEX, "o" + _HORN, "u", "u" + _HORN, "y"):
-        out.extend(unicodedata.normalize("NFC", base + t)
-                   for t in (_GRAVE, _HOOK, _TILDE, _ACUTE, _DOT))
+    for base in (
+        "a",
+        "a" + _BREVE,
+        "a" + _CIRCUMFLEX,
+        "e",
+        "e" + _CIRCUMFLEX,
+        "i",
+        "o",
+        "o" + _CIRCUMFLEX,
+        "o" + _HORN,
+        "u",
+        "u" + _HORN,
+        "y",
+    ):
+        out.extend(
+            unicodedata.normalize("NFC", base + t) for t in (_GRAVE, _HOOK, _TILDE, _ACUTE, _DOT)
+        )
     return "".join(out)
 
 
@@ -314,8 +326,7 @@ _TCVN3_TABLE = str.maketrans(dict(zip(_TCVN3_BYTES, _tcvn3_letters(), strict=Tru
 
 # VNI-Windows: a base letter followed by a modifier byte; ơ ư đ and the toned i/ỵ are single
 # bytes. Modifier bytes (small, capital) -> (shape mark, tone mark).
-_VNI_MODIFIERS: dict[str, tuple[str, str]] = {}
-for _small, _capital, _shape, _tone in (
+_VNI_MODIFIER_BYTES = (
     ("ù", "Ù", "", _ACUTE),
     ("ø", "Ø", "", _GRAVE),
     ("û", "Û", "", _HOOK),
@@ -333,8 +344,12 @@ for _small, _capital, _shape, _tone in (
     ("ú", "Ú", _BREVE, _HOOK),
     ("ü", "Ü", _BREVE, _TILDE),
     ("ë", "Ë", _BREVE, _DOT),
-):
-    _VNI_MODIFIERS[_small] = _VNI_MODIFIERS[_capital] = (_shape, _tone)
+)
+_VNI_MODIFIERS: dict[str, tuple[str, str]] = {
+    byte: (shape, tone)
+    for small, capital, shape, tone in _VNI_MODIFIER_BYTES
+    for byte in (small, capital)
+}
 
 _VNI_SINGLES: dict[str, str] = {
     "ô": "ơ", "Ô": "Ơ", "ö": "ư", "Ö": "Ư", "ñ": "đ", "Ñ": "Đ",
@@ -428,11 +443,7 @@ def _restore_caps(original: str, decoded: str) -> str:
 @lru_cache(maxsize=1 << 12)
 def _detect_legacy(text: str) -> tuple[LegacyEncoding, str] | None:
     """(encoding, decoded NFC text) when NFC ``text`` is TCVN3 or VNI read as Latin-1, else None."""
-    if (
-        text.isascii()
-        or len(text.encode("latin-1", "ignore")) != len(text)
-        or _is_vietnamese(text)
-    ):
+    if text.isascii() or len(text.encode("latin-1", "ignore")) != len(text) or _is_vietnamese(text):
         return None
     found: list[tuple[int, LegacyEncoding, str]] = []
     for name, decoder in (("TCVN3", _decode_tcvn3), ("VNI", _decode_vni)):
@@ -459,15 +470,16 @@ _TELEX_SHAPES = (("aa", "â"), ("ee", "ê"), ("oo", "ô"), ("aw", "ă"), ("ow", 
 
 @lru_cache(maxsize=1 << 14)
 def _telex_word(word: str) -> tuple[str, bool] | None:
-    """(decoded lower-case word, used a letter key) when ``word`` is a Telex leftover, else None.
+    """(decoded lower-case word, self-evident) when ``word`` reads as a Telex leftover, else None.
 
     Only ASCII words that are not Vietnamese syllables written without marks and whose Telex
     reading is a Vietnamese syllable qualify (``nguyeenx`` -> ``nguyễn``, ``thanhf`` -> ``thành``).
+    Self-evident: two or more Telex keys (``nguyeenx``, ``ddoox``), unlike ``lee`` or ``max``.
     """
     if not word.isascii() or not word.isalpha():
         return None
     w = word.lower()
-    if _is_plain_syllable(w):
+    if _is_plain_syllable(w) and "oo" not in w:  # "coong" is Telex for Công, not a loanword
         return None
     tone = ""
     if len(w) > 1 and w[-1] in _TELEX_TONES and _VOWELS.intersection(w[:-1]):
@@ -483,23 +495,23 @@ def _telex_word(word: str) -> tuple[str, bool] | None:
         if end < len(w) - 1 and w[end] in _TELEX_TONES and w[end + 1 :] in _CODAS:
             tone = _TELEX_TONES[w[end]]
             w = w[:end] + w[end + 1 :]
-    letter_key = False
+    keys = 1 if tone else 0
     if w.startswith("dd"):
         w = "đ" + w[2:]
-        letter_key = True
+        keys += 1
     if "uow" in w:
+        keys += w.count("uow")
         w = w.replace("uow", "ươ")
-        letter_key = True
     for key, letter in _TELEX_SHAPES:
         if key in w:
+            keys += w.count(key)
             w = w.replace(key, letter)
-            letter_key = True
     if "w" in w:
+        keys += w.count("w")
         w = w.replace("w", "ư")
-        letter_key = True
     if w.endswith("ươ"):
         w = w[:-2] + "uơ"  # thuở, huơ: the horn goes on o only at the end of the word
-    if not tone and not letter_key:
+    if not keys:
         return None
     if tone:
         first_vowel = next((i for i, c in enumerate(w) if c.lower() in "aeiouyăâêôơư"), None)
@@ -509,26 +521,29 @@ def _telex_word(word: str) -> tuple[str, bool] | None:
     decoded = _canon_part(unicodedata.normalize("NFC", w)).lower()
     if not _is_syllable(decoded):
         return None
-    return decoded, letter_key
+    return decoded, keys >= 2
 
 
 def _has_viet_marks(word: str) -> bool:
     if word.isascii():
         return False
-    return "đ" in word or "Đ" in word or not _VIET_MARKS.isdisjoint(
-        unicodedata.normalize("NFD", word)
+    return (
+        "đ" in word or "Đ" in word or not _VIET_MARKS.isdisjoint(unicodedata.normalize("NFD", word))
     )
 
 
 def _repair_telex(words: list[str]) -> list[str]:
-    """Replace Telex leftovers among ``words``; tone-key-only ones need Vietnamese context."""
+    """Replace Telex leftovers among ``words`` when the name shows Vietnamese typing.
+
+    Evidence: a word with Vietnamese marks, or a self-evident Telex word (two keys or more).
+    """
     found = [_telex_word(w) for w in words]
     if all(f is None for f in found):
         return words
     context = any(f is not None and f[1] for f in found) or any(_has_viet_marks(w) for w in words)
     out: list[str] = []
     for word, hit in zip(words, found, strict=True):
-        if hit is None or not (hit[1] or context):
+        if hit is None or not context:
             out.append(word)
         elif word.isupper() and len(word) > 1:
             out.append(hit[0].upper())
@@ -584,8 +599,10 @@ def repair_legacy_encoding(text: str) -> str:
     """Decode TCVN3/VNI text read as Latin-1, and Telex leftovers; else return ``text`` unchanged.
 
     Conservative: text whose non-ASCII words are all Vietnamese syllables is never touched, and a
-    decoding is used only when exactly one encoding turns every word into Vietnamese. A Telex
-    word that carries only a tone key (``thanhf``) is repaired only beside Vietnamese words.
+    decoding is used only when exactly one encoding turns every word into Vietnamese. Telex words
+    (ASCII, not a plain syllable, read as one under Telex) are repaired only when the text shows
+    Vietnamese typing: another word with marks, or a word with two Telex keys (``Nguyeenx``).
+    So ``Lee``, ``Max`` or ``Thanhf`` alone stay; ``Nguyễn Văn Thanhf`` becomes ``... Thành``.
     """
     if not text.isascii():
         hit = _detect_legacy(unicodedata.normalize("NFC", text))
@@ -613,8 +630,8 @@ def _fold_word(word: str) -> str:
     return _strip_marks(low).translate(_FOLD_LETTERS) or low
 
 
-WordInfo = tuple[str, str, tuple[str, bool] | None]
-"""(canonical word, its fold, Telex reading if any) of one whitespace-free word."""
+WordInfo = tuple[str, str, tuple[str, bool] | None, bool]
+"""(canonical word, its fold, Telex reading if any, canonical word is plainly Vietnamese)."""
 
 # Per-word memo. A plain dict rather than lru_cache so that the hot path can look up all the
 # words of a name with one C-level ``map(dict.get, words)``; cleared when full.
@@ -626,7 +643,7 @@ def _word_info(word: str) -> WordInfo:
     info = _WORDS.get(word)
     if info is None:
         canon = _canon_word(word)
-        info = (canon, _fold_word(canon), _telex_word(word))
+        info = (canon, _fold_word(canon), _telex_word(word), _is_vietnamese(canon))
         if len(_WORDS) >= _WORDS_MAX:
             _WORDS.clear()
         _WORDS[word] = info
@@ -664,13 +681,14 @@ def _resolve_telex(infos: list[WordInfo]) -> list[WordInfo]:
     out: list[WordInfo] = []
     for info in infos:
         telex = info[2]
-        out.append(_word_info(telex[0]) if telex is not None and (telex[1] or context) else info)
+        out.append(_word_info(telex[0]) if telex is not None and context else info)
     return out
 
 
 _CANON_OF = itemgetter(0)
 _KEY_OF = itemgetter(1)
 _TELEX_OF = itemgetter(2)
+_VIETNAMESE_OF = itemgetter(3)
 
 
 @lru_cache(maxsize=1 << 18)
@@ -682,6 +700,7 @@ def _canonical_pair(raw: str) -> tuple[str, str]:
     canon = " ".join(map(_CANON_OF, infos))
     if (
         canon != raw
+        and not all(map(_VIETNAMESE_OF, infos))
         and not canon.isascii()
         and _LATIN1_ONLY.search(canon) is None
         and _detect_legacy(canon) is not None
@@ -755,6 +774,7 @@ the split would be wrong far more often than right.
 _COMPOUND_FAMILY_KEYS = frozenset(_fold(n) for n in COMPOUND_FAMILY_NAMES)
 
 
+@lru_cache(maxsize=1 << 16)
 def split_name(canonical: str) -> tuple[str, str, str]:
     """(family, middle, given) of a canonical name, family first (DOMAIN.md "Names").
 

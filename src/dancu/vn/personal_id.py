@@ -1,18 +1,34 @@
-"""The 12-digit personal identification number: ``PPP G YY RRRRRR`` (DOMAIN.md).
+"""The 12-digit personal identification number ``PPP G YY RRRRRR`` (DOMAIN.md).
 
-PPP is the province (001-096, the 63-province codes) or country (101-295) where the birth was
+PPP is the province (the 63-province GSO codes, 001-096) or country (101-295) where the birth was
 registered; G gives century and sex (century = 19 + G // 2, female when G is odd); YY is the
 birth year within the century; RRRRRR is random. There is no check digit. The law guarantees
-only 12 digits (Law 26/2023, Decree 70/2024), so the structure explains and flags, never
-refuses.
+only "12 digits" (Law 26/2023, Decree 70/2024), so the structure explains and flags
+(:func:`check_consistency`), never refuses a record.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The 63 provinces before 2025, by GSO code: the PPP prefixes. Numbers keep their prefix
-# after the 2025 mergers.
+from dancu.vn.sex import Sex, parse_sex
+
+__all__ = [
+    "ABROAD_RANGE",
+    "PROVINCE_PREFIXES",
+    "IdExplanation",
+    "check_consistency",
+    "explain",
+    "is_legacy_id",
+    "is_personal_id",
+    "normalise_id",
+    "place_name",
+    "prefix_for",
+]
+
+# The 63 provinces before the 2025 mergers, by GSO province code prefixed with 0: the PPP of
+# the number. Numbers keep their prefix after the mergers. (Cross-checked in the tests against
+# the admin_units_legacy table shipped by vietnamadminunits.)
 PROVINCE_PREFIXES: dict[str, str] = {
     "001": "Hà Nội", "002": "Hà Giang", "004": "Cao Bằng", "006": "Bắc Kạn",
     "008": "Tuyên Quang", "010": "Lào Cai", "011": "Điện Biên", "012": "Lai Châu",
@@ -30,51 +46,70 @@ PROVINCE_PREFIXES: dict[str, str] = {
     "082": "Tiền Giang", "083": "Bến Tre", "084": "Trà Vinh", "086": "Vĩnh Long",
     "087": "Đồng Tháp", "089": "An Giang", "091": "Kiên Giang", "092": "Cần Thơ",
     "093": "Hậu Giang", "094": "Sóc Trăng", "095": "Bạc Liêu", "096": "Cà Mau",
-}
+}  # fmt: skip
+
 ABROAD_RANGE = range(101, 296)
-_DIGITS = frozenset("0123456789")
-_STRIP = str.maketrans("", "", " .-\u00a0\t")
+"""PPP codes of countries, for births registered abroad."""
+
+_SEPARATORS = str.maketrans("", "", ".-\u2010\u2011\u2012\u2013")
 
 
 def normalise_id(value: str) -> str:
-    """Remove spaces, dots and hyphens (``001 085.000 123`` → ``001085000123``); no validation."""
-    return value.translate(_STRIP)
+    """Remove whitespace, dots and hyphens (``001 085.000-123`` -> ``001085000123``).
+
+    CONTRACTS §3 ``invalid_id`` is judged after this; nothing is validated here.
+    """
+    return "".join(value.split()).translate(_SEPARATORS)
 
 
 def is_personal_id(value: str) -> bool:
-    """12 ASCII digits."""
-    return len(value) == 12 and _DIGITS.issuperset(value)
+    """True for exactly 12 ASCII digits (DOMAIN.md: the law guarantees only that)."""
+    return len(value) == 12 and value.isascii() and value.isdigit()
 
 
 def is_legacy_id(value: str) -> bool:
-    """A CMND number: 9 or 12 ASCII digits."""
-    return len(value) in (9, 12) and _DIGITS.issuperset(value)
+    """True for an old CMND number: 9 or 12 ASCII digits."""
+    return len(value) in (9, 12) and value.isascii() and value.isdigit()
+
+
+def place_name(place_code: str) -> str | None:
+    """Province name for 001-096, ``abroad (country code NNN)`` for 101-295, else None."""
+    name = PROVINCE_PREFIXES.get(place_code)
+    if name is not None:
+        return name
+    if len(place_code) == 3 and place_code.isascii() and place_code.isdigit():
+        if int(place_code) in ABROAD_RANGE:
+            return f"abroad (country code {place_code})"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
 class IdExplanation:
+    """What the structure ``PPP G YY RRRRRR`` of a personal ID says (DOMAIN.md)."""
+
     place_code: str
     place_name: str | None
     born_abroad: bool
     century: int
-    sex: str
+    sex: Sex
     birth_year: int
     serial: str
 
 
 def explain(pid: str) -> IdExplanation:
-    """What the structure of ``pid`` says; ValueError when it is not 12 digits."""
+    """Decode ``pid``: place, century (19 + G // 2), sex (G odd = F), birth year, serial.
+
+    ValueError unless ``pid`` is 12 ASCII digits (apply :func:`normalise_id` first).
+    """
     if not is_personal_id(pid):
         raise ValueError(f"{pid!r} is not a 12-digit personal ID number")
     place = pid[:3]
-    g = int(pid[3])
+    g = ord(pid[3]) - 48
     century = 19 + g // 2
-    abroad = int(place) in ABROAD_RANGE
-    name = PROVINCE_PREFIXES.get(place) or (f"abroad (country code {place})" if abroad else None)
     return IdExplanation(
         place_code=place,
-        place_name=name,
-        born_abroad=abroad,
+        place_name=place_name(place),
+        born_abroad=int(place) in ABROAD_RANGE,
         century=century,
         sex="F" if g % 2 else "M",
         birth_year=century * 100 + int(pid[4:6]),
@@ -83,28 +118,45 @@ def explain(pid: str) -> IdExplanation:
 
 
 def check_consistency(pid: str, birth_year: int, sex: str) -> list[str]:
-    """Data-quality findings for ``pid`` against the record's birth year and sex (empty if none)."""
+    """Data-quality findings of ``pid`` against a record's birth year and sex; [] if consistent.
+
+    DOMAIN.md: a finding, never a refusal. A number that is not 12 digits is itself a finding.
+    """
+    if not is_personal_id(pid):
+        return [f"{pid!r} is not a 12-digit personal ID number"]
     info = explain(pid)
-    findings = []
-    if info.birth_year != birth_year:
+    findings: list[str] = []
+    if birth_year // 100 != info.century:
         findings.append(
-            f"the number says born in {info.birth_year}, the record says {birth_year}"
+            f"century digit {pid[3]} means born {info.century}00-{info.century}99, "
+            f"the record says {birth_year}"
         )
-    if info.sex != sex:
-        findings.append(f"the number says sex {info.sex}, the record says {sex}")
+    elif info.birth_year != birth_year:
+        findings.append(
+            f"year digits {pid[4:6]} mean born {info.birth_year}, the record says {birth_year}"
+        )
+    try:
+        recorded: Sex | None = parse_sex(sex)
+    except ValueError:
+        recorded = None  # an unreadable sex is the record's problem, not the number's
+    if recorded is not None and info.sex != recorded:
+        findings.append(f"digit {pid[3]} means sex {info.sex}, the record says {recorded}")
     if info.place_name is None:
         findings.append(f"place code {info.place_code} is neither a province nor a country")
     return findings
 
 
 def prefix_for(place_code: str, birth_year: int, sex: str) -> str:
-    """The ``PPPGYY`` prefix for a number allocated at birth registration."""
-    if not (len(place_code) == 3 and place_code.isdigit()):
-        raise ValueError(f"place code {place_code!r} is not 3 digits")
-    if place_code not in PROVINCE_PREFIXES and int(place_code) not in ABROAD_RANGE:
-        raise ValueError(f"place code {place_code} is neither a province nor a country")
+    """The 6-digit ``PPPGYY`` prefix of a number allocated at birth registration.
+
+    ValueError for an unknown place code, a year outside 1900..2399 or a sex other than M/F.
+    """
+    if place_name(place_code) is None:
+        raise ValueError(
+            f"place code {place_code!r} is neither a province (001-096) nor a country (101-295)"
+        )
     if not 1900 <= birth_year <= 2399:
-        raise ValueError(f"birth year {birth_year} is outside 1900-2399")
+        raise ValueError(f"birth year {birth_year} is outside 1900..2399")
     if sex not in ("M", "F"):
         raise ValueError(f"sex {sex!r} is not M or F")
     g = (birth_year // 100 - 19) * 2 + (1 if sex == "F" else 0)

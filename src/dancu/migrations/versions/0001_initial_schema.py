@@ -148,7 +148,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_citizen_household_code'), ['household_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_citizen_legacy_id_number'), ['legacy_id_number'], unique=False)
         batch_op.create_index(batch_op.f('ix_citizen_mother_id'), ['mother_id'], unique=False)
-        batch_op.create_index('ix_citizen_name_key_birth_year', ['name_key', 'birth_year'], unique=False)
+        batch_op.create_index('ix_citizen_name_key_birth_year', ['name_key', 'birth_year', 'birth_date'], unique=False)
         batch_op.create_index(batch_op.f('ix_citizen_permanent_commune_code'), ['permanent_commune_code'], unique=False)
 
     op.create_table('citizen_history',
