@@ -65,7 +65,10 @@ def _run(args: list[str], url: str) -> tuple[float, float, str]:
     started = time.perf_counter()
     done = subprocess.run(
         ["/usr/bin/time", "-f", "maxrss_kb=%M", DANCU, *args],
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
@@ -83,8 +86,15 @@ def bench_seed(n: int, backend: str, workdir: Path) -> str:
     url = _fresh(backend, workdir, "dancu_bench_seed")
     _run(["registry", "export", str(workdir / "warmup.csv")], url)  # schema + units, not timed
     seconds, peak, out = _run(["seed", "--citizens", str(n), "--seed", "7"], url)
-    _emit(bench="seed", backend=backend, citizens=n, seconds=round(seconds, 1),
-          peak_rss_mb=round(peak), output=out, command=f"dancu seed --citizens {n} --seed 7")
+    _emit(
+        bench="seed",
+        backend=backend,
+        citizens=n,
+        seconds=round(seconds, 1),
+        peak_rss_mb=round(peak),
+        output=out,
+        command=f"dancu seed --citizens {n} --seed 7",
+    )
     return url
 
 
@@ -100,10 +110,17 @@ def bench_import(n: int, backend: str, workdir: Path, source_url: str) -> str:
         url = _fresh(backend, workdir, "dancu_bench_import")
         _run(["registry", "export", str(workdir / "warmup.csv")], url)
         seconds, peak, out = _run(["registry", "import", str(path)], url)
-        _emit(bench="import", backend=backend, format=path.suffix[1:], rows=n,
-              seconds=round(seconds, 1), rows_per_second=round(n / seconds),
-              peak_rss_mb=round(peak), output=out,
-              command=f"dancu registry import {path.name}")
+        _emit(
+            bench="import",
+            backend=backend,
+            format=path.suffix[1:],
+            rows=n,
+            seconds=round(seconds, 1),
+            rows_per_second=round(n / seconds),
+            peak_rss_mb=round(peak),
+            output=out,
+            command=f"dancu registry import {path.name}",
+        )
     return url
 
 
@@ -120,15 +137,26 @@ def bench_lookup(url: str, backend: str, samples: int = 2000) -> None:
             timings.append((time.perf_counter() - started) * 1000)
             assert found is not None
             session.expunge_all()
-        _emit(bench="lookup_by_id", backend=backend, citizens=len(ids), samples=len(picks),
-              median_ms=round(statistics.median(timings), 3),
-              p95_ms=round(_percentile(timings, 0.95), 3))
+        _emit(
+            bench="lookup_by_id",
+            backend=backend,
+            citizens=len(ids),
+            samples=len(picks),
+            median_ms=round(statistics.median(timings), 3),
+            p95_ms=round(_percentile(timings, 0.95), 3),
+        )
         people = [session.get(Citizen, pid) for pid in picks[:500]]
         for label, make in (
             ("with diacritics + birth year", lambda c: (c.full_name, c.birth_year)),
-            ("without diacritics + birth year", lambda c: (vn_names.fold(c.full_name), c.birth_year)),
+            (
+                "without diacritics + birth year",
+                lambda c: (vn_names.fold(c.full_name), c.birth_year),
+            ),
             ("without diacritics, no year", lambda c: (vn_names.fold(c.full_name), None)),
-            ("family + middle prefix + year", lambda c: (f"{c.family_name} {c.middle_name}", c.birth_year)),
+            (
+                "family + middle prefix + year",
+                lambda c: (f"{c.family_name} {c.middle_name}", c.birth_year),
+            ),
         ):
             timings = []
             for c in people:
@@ -137,9 +165,15 @@ def bench_lookup(url: str, backend: str, samples: int = 2000) -> None:
                 started = time.perf_counter()
                 registry.search(session, name=query, birth_year=year, limit=20)
                 timings.append((time.perf_counter() - started) * 1000)
-            _emit(bench="name_search", backend=backend, kind=label, citizens=len(ids),
-                  samples=len(timings), median_ms=round(statistics.median(timings), 2),
-                  p95_ms=round(_percentile(timings, 0.95), 2))
+            _emit(
+                bench="name_search",
+                backend=backend,
+                kind=label,
+                citizens=len(ids),
+                samples=len(timings),
+                median_ms=round(statistics.median(timings), 2),
+                p95_ms=round(_percentile(timings, 0.95), 2),
+            )
     engine.dispose()
 
 

@@ -1,3 +1,3 @@
-"""dancu: the national population register, electronic identification and the applications on top."""
+"""dancu: the national population register, e-ID and the applications on top."""
 
 __version__ = "0.1.0"

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dancu import __version__
 from dancu.config import Settings, get_settings
@@ -53,6 +54,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def dancu_error(request: Request, exc: DancuError) -> JSONResponse:
         return _error(exc.code, exc.message, exc.status, request)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(code, str(exc.detail), exc.status_code, request)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
@@ -61,7 +67,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error, request %s", getattr(request.state, "request_id", "-"))
+        log.error(
+            "unhandled error, request %s",
+            getattr(request.state, "request_id", "-"),
+            exc_info=exc,
+        )
         return _error("internal_error", "internal error; quote the request id", 500, request)
 
     @app.get("/healthz", tags=["ops"])
@@ -70,7 +80,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(pages.router)
-    app.add_event_handler("shutdown", engine.dispose)
     return app
 
 

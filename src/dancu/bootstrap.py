@@ -37,7 +37,9 @@ def commune_weights(session: Session) -> list[synth.CommuneWeight]:
     ):
         prefixes[commune_code].add("0" + province_code)
     counts = dict(
-        session.execute(select(Commune.province_code, func.count()).group_by(Commune.province_code)).all()
+        session.execute(
+            select(Commune.province_code, func.count()).group_by(Commune.province_code)
+        ).all()
     )
     population = dict(session.execute(select(Province.code, Province.population)).all())
     weights = []

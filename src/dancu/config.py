@@ -17,7 +17,7 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = Field(
         default="sqlite:///./dancu.db",
-        description="SQLAlchemy URL; SQLite (WAL) by default, PostgreSQL with psycopg 3 in production.",
+        description="SQLAlchemy URL: SQLite (WAL) by default, PostgreSQL (psycopg) in production.",
     )
     import_chunk_rows: int = Field(default=50_000, ge=100, le=1_000_000)
     import_max_line_bytes: int = Field(default=1 << 20, ge=1024)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -71,3 +71,11 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def execute_count(session: Session, statement: Any, params: Any = None) -> int:
+    """Execute an INSERT, UPDATE or DELETE and return how many rows it touched."""
+    result = (
+        session.execute(statement, params) if params is not None else session.execute(statement)
+    )
+    return int(cast(CursorResult[Any], result).rowcount)

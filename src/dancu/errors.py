@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 class DancuError(Exception):
-    """A failure the caller can act on: a machine ``code``, a human ``message``, an HTTP ``status``."""
+    """A failure the caller can act on: machine ``code``, human ``message``, HTTP ``status``."""
 
     code = "error"
     status = 400

@@ -22,7 +22,7 @@ def commune_codes(session: Session, n: int = 2) -> list[str]:
 def person(**overrides: str) -> dict[str, str]:
     """A valid interchange row for a synthetic adult man born in Hà Nội in 1985."""
     serial = next(_serial)
-    row = {c: "" for c in COLUMNS}
+    row = dict.fromkeys(COLUMNS, "")
     row.update(
         personal_id=f"001085{serial:06d}",
         full_name="Nguyễn Văn Thử",
@@ -44,20 +44,34 @@ def write_csv(path: Path, rows: list[dict[str, str]], columns: tuple[str, ...] =
 def family(commune: str, household: str = "HH-T1") -> list[dict[str, str]]:
     """A household of three: father (head), mother (spouse) and a daughter."""
     father = person(
-        full_name="Trần Văn Bố", household_id=household, relationship_to_head="head",
-        permanent_commune_code=commune, permanent_address="Số 1, ngõ 2",
+        full_name="Trần Văn Bố",
+        household_id=household,
+        relationship_to_head="head",
+        permanent_commune_code=commune,
+        permanent_address="Số 1, ngõ 2",
     )
     mother = person(
-        personal_id=f"001187{next(_serial):06d}", full_name="Lê Thị Mẹ", birth_date="1987-06-01",
-        sex="F", household_id=household, relationship_to_head="spouse",
-        permanent_commune_code=commune, permanent_address="Số 1, ngõ 2",
+        personal_id=f"001187{next(_serial):06d}",
+        full_name="Lê Thị Mẹ",
+        birth_date="1987-06-01",
+        sex="F",
+        household_id=household,
+        relationship_to_head="spouse",
+        permanent_commune_code=commune,
+        permanent_address="Số 1, ngõ 2",
     )
     father["spouse_id"] = mother["personal_id"]
     mother["spouse_id"] = father["personal_id"]
     child = person(
-        personal_id=f"001312{next(_serial):06d}", full_name="Trần Thị Con", birth_date="2012-09",
-        sex="F", household_id=household, relationship_to_head="child",
-        father_id=father["personal_id"], mother_id=mother["personal_id"],
-        permanent_commune_code=commune, permanent_address="Số 1, ngõ 2",
+        personal_id=f"001312{next(_serial):06d}",
+        full_name="Trần Thị Con",
+        birth_date="2012-09",
+        sex="F",
+        household_id=household,
+        relationship_to_head="child",
+        father_id=father["personal_id"],
+        mother_id=mother["personal_id"],
+        permanent_commune_code=commune,
+        permanent_address="Số 1, ngõ 2",
     )
     return [father, mother, child]

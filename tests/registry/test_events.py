@@ -45,8 +45,13 @@ def _birth(session: Session, rows: list[dict[str, str]], **kw: object) -> Citize
     )
     for key, value in kw.items():
         setattr(birth, key, value)
-    event = events.Event(CivilEventKind.BIRTH, dt.date(2026, 1, 5), actor="officer-1",
-                         legal_basis="Luật Hộ tịch 2014", birth=birth)
+    event = events.Event(
+        CivilEventKind.BIRTH,
+        dt.date(2026, 1, 5),
+        actor="officer-1",
+        legal_basis="Luật Hộ tịch 2014",
+        birth=birth,
+    )
     return events.apply(session, event, now=T0)
 
 
@@ -69,8 +74,14 @@ def test_birth_with_bad_input_names_each_field(
     session: Session, household: list[dict[str, str]]
 ) -> None:
     with pytest.raises(ValidationFailed) as info:
-        _birth(session, household, sex="X", permanent_commune_code="99999",
-               father_id="001000000000", birth_date=PartialDate(2099, 1, 1))
+        _birth(
+            session,
+            household,
+            sex="X",
+            permanent_commune_code="99999",
+            father_id="001000000000",
+            birth_date=PartialDate(2099, 1, 1),
+        )
     fields = {p.field for p in info.value.problems}
     assert {"sex", "permanent_commune_code", "father_id", "birth_date"} <= fields
 
@@ -80,10 +91,12 @@ def test_allocation_retries_when_a_number_is_taken(
 ) -> None:
     serials = iter([123, 123, 456])
     monkeypatch.setattr(events.secrets, "randbelow", lambda _n: next(serials))
-    first = events.allocate_personal_id(session, place_code="079", birth_year=2026, sex="F",
-                                        actor="t")
-    second = events.allocate_personal_id(session, place_code="079", birth_year=2026, sex="F",
-                                         actor="t")
+    first = events.allocate_personal_id(
+        session, place_code="079", birth_year=2026, sex="F", actor="t"
+    )
+    second = events.allocate_personal_id(
+        session, place_code="079", birth_year=2026, sex="F", actor="t"
+    )
     assert (first, second) == ("079326000123", "079326000456")
 
 
@@ -95,8 +108,11 @@ def test_concurrent_allocations_never_share_a_number(engine: Engine) -> None:
         try:
             for _ in range(20):
                 with Session(engine) as s:
-                    got.append(events.allocate_personal_id(
-                        s, place_code="048", birth_year=2025, sex="M", actor="thread"))
+                    got.append(
+                        events.allocate_personal_id(
+                            s, place_code="048", birth_year=2025, sex="M", actor="thread"
+                        )
+                    )
                     s.commit()
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -119,21 +135,32 @@ def test_death_closes_the_record_and_ends_residences(
     session: Session, household: list[dict[str, str]]
 ) -> None:
     mother = household[1]["personal_id"]
-    event = events.Event(CivilEventKind.DEATH, dt.date(2025, 12, 1), actor="officer-1",
-                         personal_id=mother, legal_basis="Luật Hộ tịch 2014")
+    event = events.Event(
+        CivilEventKind.DEATH,
+        dt.date(2025, 12, 1),
+        actor="officer-1",
+        personal_id=mother,
+        legal_basis="Luật Hộ tịch 2014",
+    )
     events.apply(session, event, now=T0)
     person_ = registry.get_or_raise(session, mother)
     assert (person_.status, person_.death_date) == ("deceased", dt.date(2025, 12, 1))
-    assert all(r.ended_at is not None for r in
-               session.scalars(select(Residence).where(Residence.personal_id == mother)))
+    assert all(
+        r.ended_at is not None
+        for r in session.scalars(select(Residence).where(Residence.personal_id == mother))
+    )
     assert registry.lookup(session, mother) is not None, "the deceased stay findable"
     with pytest.raises(ValidationFailed):
         events.apply(session, event, now=T0)
 
 
 def test_death_before_birth_is_refused(session: Session, household: list[dict[str, str]]) -> None:
-    event = events.Event(CivilEventKind.DEATH, dt.date(1970, 1, 1), actor="o",
-                         personal_id=household[2]["personal_id"])
+    event = events.Event(
+        CivilEventKind.DEATH,
+        dt.date(1970, 1, 1),
+        actor="o",
+        personal_id=household[2]["personal_id"],
+    )
     with pytest.raises(ValidationFailed, match="before the birth"):
         events.apply(session, event, now=T0)
 
@@ -141,8 +168,12 @@ def test_death_before_birth_is_refused(session: Session, household: list[dict[st
 def test_head_with_members_cannot_die_without_a_new_head(
     session: Session, household: list[dict[str, str]]
 ) -> None:
-    event = events.Event(CivilEventKind.DEATH, dt.date(2025, 1, 1), actor="o",
-                         personal_id=household[0]["personal_id"])
+    event = events.Event(
+        CivilEventKind.DEATH,
+        dt.date(2025, 1, 1),
+        actor="o",
+        personal_id=household[0]["personal_id"],
+    )
     with pytest.raises(ValidationFailed, match="head"):
         events.apply(session, event, now=T0)
 
@@ -153,10 +184,17 @@ def test_correction_writes_history_and_as_of_reads_the_past(
     pid = household[2]["personal_id"]
     before = registry.get_or_raise(session, pid)
     event = events.Event(
-        CivilEventKind.CORRECTION, dt.date(2026, 1, 9), actor="officer-2",
-        personal_id=pid, legal_basis="Nghị định 123/2015/NĐ-CP",
-        details={"field": "full_name", "value": "Trần Thị Con Gái", "reason": "sai chính tả",
-                 "expected_version": before.version},
+        CivilEventKind.CORRECTION,
+        dt.date(2026, 1, 9),
+        actor="officer-2",
+        personal_id=pid,
+        legal_basis="Nghị định 123/2015/NĐ-CP",
+        details={
+            "field": "full_name",
+            "value": "Trần Thị Con Gái",
+            "reason": "sai chính tả",
+            "expected_version": before.version,
+        },
     )
     events.apply(session, event, now=T0)
     rows = registry.history(session, pid)
@@ -175,30 +213,54 @@ def test_a_stale_version_is_refused(session: Session, household: list[dict[str, 
     pid = household[2]["personal_id"]
     citizen = registry.get_or_raise(session, pid)
     read_version = citizen.version
-    registry.update(session, citizen, {"phone": "0900000001"}, actor="a", source="official",
-                    expected_version=read_version)
+    registry.update(
+        session,
+        citizen,
+        {"phone": "0900000001"},
+        actor="a",
+        source="official",
+        expected_version=read_version,
+    )
     with pytest.raises(registry.StaleRecord):
-        registry.update(session, citizen, {"phone": "0900000002"}, actor="b",
-                        source="official", expected_version=read_version)
+        registry.update(
+            session,
+            citizen,
+            {"phone": "0900000002"},
+            actor="b",
+            source="official",
+            expected_version=read_version,
+        )
     assert citizen.phone == "0900000001"
 
 
 def test_marriage_and_divorce_keep_both_links(
     session: Session, household: list[dict[str, str]], tmp_path: Path
 ) -> None:
-    a, b = person(), person(personal_id="001190123456", sex="F", full_name="Đỗ Thị Vợ",
-                            birth_date="1990")
+    a, b = (
+        person(),
+        person(personal_id="001190123456", sex="F", full_name="Đỗ Thị Vợ", birth_date="1990"),
+    )
     with session.begin_nested():
         importer.import_file(session, write_csv(tmp_path / "p.csv", [a, b]), actor="t")
-    marry = events.Event(CivilEventKind.MARRIAGE, dt.date(2025, 6, 1), actor="o",
-                         personal_id=a["personal_id"], other_personal_id=b["personal_id"])
+    marry = events.Event(
+        CivilEventKind.MARRIAGE,
+        dt.date(2025, 6, 1),
+        actor="o",
+        personal_id=a["personal_id"],
+        other_personal_id=b["personal_id"],
+    )
     events.apply(session, marry, now=T0)
     assert registry.get_or_raise(session, a["personal_id"]).spouse_id == b["personal_id"]
     assert registry.get_or_raise(session, b["personal_id"]).spouse_id == a["personal_id"]
     with pytest.raises(ValidationFailed, match="already married"):
         events.apply(session, marry, now=T0)
-    divorce = events.Event(CivilEventKind.DIVORCE, dt.date(2025, 12, 1), actor="o",
-                           personal_id=a["personal_id"], other_personal_id=b["personal_id"])
+    divorce = events.Event(
+        CivilEventKind.DIVORCE,
+        dt.date(2025, 12, 1),
+        actor="o",
+        personal_id=a["personal_id"],
+        other_personal_id=b["personal_id"],
+    )
     events.apply(session, divorce, now=T0)
     assert registry.get_or_raise(session, a["personal_id"]).spouse_id is None
     assert session.scalar(

@@ -67,7 +67,9 @@ def test_second_import_of_the_same_file_changes_nothing(session: Session, tmp_pa
     again = _import(session, path)
     assert (again.inserted, again.unchanged) == (0, 3)
     assert counts == (
-        _count(session, Citizen), _count(session, Residence), _count(session, Household)
+        _count(session, Citizen),
+        _count(session, Residence),
+        _count(session, Household),
     )
 
 
@@ -94,7 +96,11 @@ def test_names_are_stored_canonical(session: Session, tmp_path: Path) -> None:
         ({"sex": "X"}, "sex", "M or F"),
         ({"full_name": ""}, "full_name", "empty"),
         ({"father_id": "001060999999"}, "father_id", "nobody"),
-        ({"relationship_to_head": "cousin", "household_id": "H1"}, "relationship_to_head", "not a relationship"),
+        (
+            {"relationship_to_head": "cousin", "household_id": "H1"},
+            "relationship_to_head",
+            "not a relationship",
+        ),
         ({"legacy_id_number": "12345"}, "legacy_id_number", "CMND"),
     ],
 )
@@ -242,9 +248,19 @@ def test_export_then_import_round_trips_exactly(
 ) -> None:
     commune = commune_codes(session)[0]
     rows = family(commune)
-    rows.append(person(legacy_id_number="123456789", status="deceased", death_date="2020-05-05",
-                       ethnicity="Kinh", religion="Không", nationality="Việt Nam",
-                       place_of_origin="Hà Nội", phone="0912000000", birth_date="1931"))
+    rows.append(
+        person(
+            legacy_id_number="123456789",
+            status="deceased",
+            death_date="2020-05-05",
+            ethnicity="Kinh",
+            religion="Không",
+            nationality="Việt Nam",
+            place_of_origin="Hà Nội",
+            phone="0912000000",
+            birth_date="1931",
+        )
+    )
     _import(session, write_csv(tmp_path / "in.csv", rows))
     first = tmp_path / f"out1{suffix}"
     exporter.export_file(session, first)

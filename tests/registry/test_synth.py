@@ -228,8 +228,10 @@ def test_spouses_are_symmetric(
             couples += 1
     assert couples > N // 5
     heads_with_spouse = [r for r in rows if r["relationship_to_head"] == "spouse"]
-    assert all(by_id[r["spouse_id"]]["relationship_to_head"] == "head"  # type: ignore[index]
-               for r in heads_with_spouse)
+    assert all(
+        by_id[r["spouse_id"]]["relationship_to_head"] == "head"  # type: ignore[index]
+        for r in heads_with_spouse
+    )
 
 
 def test_dates_are_valid_iso_partials(rows: list[dict[str, str | None]]) -> None:

@@ -18,7 +18,6 @@ from typing import Annotated
 import typer
 import uvicorn
 from rich.console import Console
-from sqlalchemy.engine import Engine
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -27,6 +26,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from sqlalchemy.engine import Engine
 
 from dancu import __version__, bootstrap
 from dancu.config import get_settings
@@ -105,7 +105,9 @@ def _main(
 @app.command()
 def seed(
     citizens: Annotated[int, typer.Option(min=1, max=200_000_000, help="How many people.")],
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same people.")] = 1,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives the same people.")
+    ] = 1,
 ) -> None:
     """Generate a realistic synthetic population of N citizens, deterministic for a given seed."""
 
@@ -201,7 +203,6 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the web app and API; creates or upgrades the schema first."""
-
 
     settings = get_settings()
     engine = _engine()

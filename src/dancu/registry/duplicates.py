@@ -12,6 +12,7 @@ import datetime as dt
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
+from dancu.db import execute_count
 from dancu.registry.models import DuplicateCandidate
 
 REASON = "same name and birth date; same {what}"
@@ -64,7 +65,7 @@ def flag_from_table(session: Session, source: str, now: dt.datetime, *, bulk: bo
                           WHERE d.personal_id_a = pairs.a AND d.personal_id_b = pairs.b)
         GROUP BY a, b
     """
-    count = session.execute(text(sql), {"now": now}).rowcount
+    count = execute_count(session, text(sql), {"now": now})
     if bulk:
         session.execute(text("DROP TABLE dup_group"))
     return count
@@ -86,7 +87,7 @@ def flag_for(session: Session, personal_id: str, now: dt.datetime | None = None)
                 AND d.personal_id_b = CASE WHEN s.personal_id < c.personal_id
                                            THEN c.personal_id ELSE s.personal_id END)
     """
-    return session.execute(text(sql), {"now": now, "pid": personal_id}).rowcount
+    return execute_count(session, text(sql), {"now": now, "pid": personal_id})
 
 
 def list_open(session: Session, *, limit: int = 50, offset: int = 0) -> list[DuplicateCandidate]:

@@ -122,8 +122,7 @@ def _record(session: Session, event: Event, personal_id: str, now: dt.datetime) 
         actor=event.actor,
         legal_basis=event.legal_basis,
         details={
-            k: v.isoformat() if isinstance(v, PartialDate) else v
-            for k, v in event.details.items()
+            k: v.isoformat() if isinstance(v, PartialDate) else v for k, v in event.details.items()
         },
     )
     session.add(row)
@@ -312,9 +311,15 @@ def _marriage(session: Session, event: Event, now: dt.datetime) -> Citizen:
     record = _record(session, event, a.personal_id, now)
     for person, other in ((a, b), (b, a)):
         registry.update(
-            session, person, {"spouse_id": other.personal_id}, actor=event.actor,
-            source="event", reason="marriage registration", legal_basis=event.legal_basis,
-            civil_event_id=record.id, now=now,
+            session,
+            person,
+            {"spouse_id": other.personal_id},
+            actor=event.actor,
+            source="event",
+            reason="marriage registration",
+            legal_basis=event.legal_basis,
+            civil_event_id=record.id,
+            now=now,
         )
     return a
 
@@ -330,8 +335,15 @@ def _divorce(session: Session, event: Event, now: dt.datetime) -> Citizen:
     record = _record(session, event, a.personal_id, now)
     for person in (a, b):
         registry.update(
-            session, person, {"spouse_id": None}, actor=event.actor, source="event",
-            reason="divorce", legal_basis=event.legal_basis, civil_event_id=record.id, now=now,
+            session,
+            person,
+            {"spouse_id": None},
+            actor=event.actor,
+            source="event",
+            reason="divorce",
+            legal_basis=event.legal_basis,
+            civil_event_id=record.id,
+            now=now,
         )
     return a
 
@@ -358,7 +370,9 @@ def _correction(session: Session, event: Event, now: dt.datetime) -> Citizen:
     changes: dict[str, Any] = {field_name: value}
     if field_name == "birth_date":
         if not isinstance(value, PartialDate):
-            raise ValidationFailed("birth_date must be a date", [Problem(None, "value", "not a date")])
+            raise ValidationFailed(
+                "birth_date must be a date", [Problem(None, "value", "not a date")]
+            )
         changes = {"birth_date": value.first_day(), "birth_date_precision": value.precision}
         if person.death_date and person.death_date < value.first_day():
             raise ValidationFailed(
@@ -372,9 +386,16 @@ def _correction(session: Session, event: Event, now: dt.datetime) -> Citizen:
     event.details["old_value"] = str(getattr(person, field_name))
     record = _record(session, event, person.personal_id, now)
     registry.update(
-        session, person, changes, actor=event.actor, source="event",
-        reason=str(event.details["reason"]), legal_basis=event.legal_basis,
-        civil_event_id=record.id, expected_version=event.details.get("expected_version"), now=now,
+        session,
+        person,
+        changes,
+        actor=event.actor,
+        source="event",
+        reason=str(event.details["reason"]),
+        legal_basis=event.legal_basis,
+        civil_event_id=record.id,
+        expected_version=event.details.get("expected_version"),
+        now=now,
     )
     if field_name in ("full_name", "birth_date"):
         duplicates.flag_for(session, person.personal_id, now)

@@ -74,12 +74,16 @@ def export_file(
     """
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
-        raise ValidationFailed(f"{path.name}: unsupported file type {suffix!r}; use .csv or .parquet")
+        raise ValidationFailed(
+            f"{path.name}: unsupported file type {suffix!r}; use .csv or .parquet"
+        )
     tmp = path.with_name(f".{path.name}.partial")
     written = 0
     writer: pcsv.CSVWriter | pq.ParquetWriter
     if suffix == ".csv":
-        writer = pcsv.CSVWriter(tmp, SCHEMA, write_options=pcsv.WriteOptions(quoting_style="needed"))
+        writer = pcsv.CSVWriter(
+            tmp, SCHEMA, write_options=pcsv.WriteOptions(quoting_style="needed")
+        )
     else:
         writer = pq.ParquetWriter(tmp, SCHEMA, compression="zstd")
     try:

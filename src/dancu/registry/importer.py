@@ -24,7 +24,7 @@ import hashlib
 import io
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 from sqlalchemy import ForeignKeyConstraint, Index, select, text
-from sqlalchemy.schema import AddConstraint, DropConstraint
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import AddConstraint, DropConstraint
 
+from dancu.db import execute_count
 from dancu.errors import Problem, ValidationFailed
 from dancu.geo.models import Commune
 from dancu.registry import duplicates, pipeline
@@ -48,26 +49,29 @@ STAGING = "import_staging"
 PARALLEL_FROM_ROWS = 100_000
 _STAGING_COLUMNS = STAGING_SCHEMA.names
 # Columns compared between a staged row and the held record: equal means "unchanged".
-_COMPARED = (
-    "full_name",
-    "birth_date",
-    "birth_date_precision",
-    "sex",
-    "status",
-    "death_date",
-    "legacy_id_number",
-    "permanent_commune_code",
-    "permanent_address",
-    ("household_id", "household_code"),
-    "relationship_to_head",
-    "father_id",
-    "mother_id",
-    "spouse_id",
-    "ethnicity",
-    "religion",
-    "nationality",
-    "place_of_origin",
-    "phone",
+_COMPARED: tuple[tuple[str, str], ...] = tuple(
+    ("household_id", "household_code") if c == "household_code" else (c, c)
+    for c in (
+        "full_name",
+        "birth_date",
+        "birth_date_precision",
+        "sex",
+        "status",
+        "death_date",
+        "legacy_id_number",
+        "permanent_commune_code",
+        "permanent_address",
+        "household_code",
+        "relationship_to_head",
+        "father_id",
+        "mother_id",
+        "spouse_id",
+        "ethnicity",
+        "religion",
+        "nationality",
+        "place_of_origin",
+        "phone",
+    )
 )
 
 Progress = Callable[[int], None]
@@ -148,7 +152,7 @@ def _load_staging(session: Session, table: pa.Table) -> None:
                 copy.write(buf.getbuffer())
         return
     columns = []
-    for name, column in zip(table.column_names, table.columns, strict=True):
+    for column in table.columns:
         if pa.types.is_date(column.type):
             column = pc.strftime(column, format="%Y-%m-%d")
         columns.append(column.to_pylist())
@@ -181,26 +185,21 @@ def _check_whole_file(session: Session) -> list[Problem]:
         problems.append(Problem(row_no, "personal_id", f"the same personal_id as row {first}"))
 
     differs = " OR ".join(
-        "NOT ("
-        + _null_safe_equal(
-            session,
-            f"s.{c if isinstance(c, str) else c[0]}",
-            f"c.{c if isinstance(c, str) else c[1]}",
-        )
-        + ")"
-        for c in _COMPARED
+        f"NOT ({_null_safe_equal(session, f's.{mine}', f'c.{held}')})" for mine, held in _COMPARED
     )
+    staged_cols = ", ".join(f"s.{mine}" for mine, _ in _COMPARED)
+    held_cols = ", ".join(f"c.{held}" for _, held in _COMPARED)
+    n = len(_COMPARED)
     for row in _rows(
         session,
-        f"""SELECT s.row_no, {", ".join(f"s.{c if isinstance(c, str) else c[0]}" for c in _COMPARED)},
-                   {", ".join(f"c.{c if isinstance(c, str) else c[1]}" for c in _COMPARED)}
+        f"""SELECT s.row_no, {staged_cols}, {held_cols}
             FROM {STAGING} s JOIN citizen c ON c.personal_id = s.personal_id
             WHERE {differs}""",
     ):
-        n = len(_COMPARED)
-        names = [c if isinstance(c, str) else c[0] for c in _COMPARED]
         changed = [
-            names[i] for i in range(n) if _comparable(row[1 + i]) != _comparable(row[1 + n + i])
+            _COMPARED[i][0]
+            for i in range(n)
+            if _comparable(row[1 + i]) != _comparable(row[1 + n + i])
         ]
         problems.append(
             Problem(
@@ -324,16 +323,18 @@ def _merge(
     With ``bulk`` (a load at least as large as the register: the first national load), the
     secondary indexes are dropped and rebuilt around the inserts, inside the transaction.
     """
-    unchanged = session.execute(
+    unchanged = execute_count(
+        session,
         text(
             f"DELETE FROM {STAGING} WHERE EXISTS "
             f"(SELECT 1 FROM citizen c WHERE c.personal_id = {STAGING}.personal_id)"
-        )
-    ).rowcount
+        ),
+    )
     connection = session.connection()
     postgres = _dialect(session) == "postgresql"
     residence_fk = next(
-        c for c in Residence.__table__.constraints  # type: ignore[attr-defined]
+        c
+        for c in Residence.__table__.constraints  # type: ignore[attr-defined]
         if isinstance(c, ForeignKeyConstraint)
     )
     if bulk:
@@ -344,7 +345,8 @@ def _merge(
             session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
             session.execute(text("SET LOCAL work_mem = '256MB'"))
             connection.execute(DropConstraint(residence_fk))
-    inserted = session.execute(
+    inserted = execute_count(
+        session,
         text(
             f"""INSERT INTO citizen (personal_id, legacy_id_number, full_name, family_name,
                 middle_name, given_name, name_key, birth_date, birth_date_precision, birth_year,
@@ -360,8 +362,9 @@ def _merge(
             FROM {STAGING} ORDER BY personal_id"""
         ),
         {"batch": batch_id, "now": now},
-    ).rowcount
-    households = session.execute(
+    )
+    households = execute_count(
+        session,
         text(
             f"""INSERT INTO household (code, head_id, commune_code, address, created_at)
             SELECT s.household_id, s.personal_id, s.permanent_commune_code, s.permanent_address,
@@ -370,7 +373,7 @@ def _merge(
               AND NOT EXISTS (SELECT 1 FROM household h WHERE h.code = s.household_id)"""
         ),
         {"now": now},
-    ).rowcount
+    )
     # A deceased person's permanent residence ends with the death (Law 68/2020 art. 24).
     session.execute(
         text(
@@ -544,7 +547,12 @@ def load(
     report.seconds = time.perf_counter() - started
     log.info(
         "import %s: read %d, inserted %d, unchanged %d, rejected %d in %.1f s (%s)",
-        name, report.rows_read, report.inserted, report.unchanged, report.rejected, report.seconds,
+        name,
+        report.rows_read,
+        report.inserted,
+        report.unchanged,
+        report.rejected,
+        report.seconds,
         ", ".join(f"{k} {v:.1f} s" for k, v in report.stages.items()),
     )
     return report

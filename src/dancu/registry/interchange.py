@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import codecs
 import csv
-import re
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -160,7 +160,9 @@ def scan_text(path: Path, max_line_bytes: int) -> int:
                 gaps = np.diff(newlines) - 1 if newlines.size > 1 else np.empty(0, dtype=np.int64)
                 longest = max(first, int(gaps.max()) if gaps.size else 0)
                 if longest > max_line_bytes:
-                    where = lines + 1 if first > max_line_bytes else lines + 2 + int(np.argmax(gaps))
+                    where = (
+                        lines + 1 if first > max_line_bytes else lines + 2 + int(np.argmax(gaps))
+                    )
                     _too_long(path, where, max_line_bytes)
                 current = len(block) - int(newlines[-1]) - 1
                 lines += int(newlines.size)
@@ -173,8 +175,10 @@ def scan_text(path: Path, max_line_bytes: int) -> int:
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            raise ValidationFailed(f"{path.name} is not UTF-8: it ends inside a character") from None
-    if total == 0 or total <= 3 and path.read_bytes() == codecs.BOM_UTF8:
+            raise ValidationFailed(
+                f"{path.name} is not UTF-8: it ends inside a character"
+            ) from None
+    if total == 0 or (total <= 3 and path.read_bytes() == codecs.BOM_UTF8):
         raise ValidationFailed(f"{path.name} is empty: expected a header line and data rows")
     if last_byte != b"\n":
         lines += 1
@@ -301,7 +305,7 @@ def _read_parquet(pfile: pq.ParquetFile, chunk_rows: int) -> Iterator[RawBatch]:
     done = 0
     for batch in pfile.iter_batches(batch_size=chunk_rows):
         columns = []
-        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        for column in batch.columns:
             if pa.types.is_date(column.type):
                 column = pc.strftime(column, format="%Y-%m-%d")
             elif not pa.types.is_string(column.type):
@@ -411,7 +415,6 @@ def normalise(raw: RawBatch, *, communes: frozenset[str], today: dt.date) -> Nor
     """Check every row of ``raw`` and return the valid rows in staging form, with problems."""
     batch = raw.batch
     check = _Checker(raw.rows)
-    n = batch.num_rows
 
     pid = _clean(batch, "personal_id")
     check.flag(pc.is_null(pid), "personal_id", "required value is empty")
@@ -438,75 +441,126 @@ def normalise(raw: RawBatch, *, communes: frozenset[str], today: dt.date) -> Nor
     bd_raw = _clean(batch, "birth_date")
     check.flag(pc.is_null(bd_raw), "birth_date", "required value is empty")
     birth, precision, bad_birth = _parse_partial_dates(bd_raw)
-    check.flag(bad_birth, "birth_date", values=bd_raw,
-               describe=lambda v: _date_reason(v, partial=True))
+    check.flag(
+        bad_birth, "birth_date", values=bd_raw, describe=lambda v: _date_reason(v, partial=True)
+    )
     today_scalar = pa.scalar(today, pa.date32())
-    check.flag(pc.greater(birth, today_scalar), "birth_date", values=bd_raw,
-               describe=lambda v: f"{v} is in the future")
-    check.flag(pc.less(birth, pa.scalar(dt.date(1850, 1, 1), pa.date32())), "birth_date",
-               values=bd_raw, describe=lambda v: f"{v} is before 1850")
+    check.flag(
+        pc.greater(birth, today_scalar),
+        "birth_date",
+        values=bd_raw,
+        describe=lambda v: f"{v} is in the future",
+    )
+    check.flag(
+        pc.less(birth, pa.scalar(dt.date(1850, 1, 1), pa.date32())),
+        "birth_date",
+        values=bd_raw,
+        describe=lambda v: f"{v} is before 1850",
+    )
 
     sex = _clean(batch, "sex")
     check.flag(pc.is_null(sex), "sex", "required value is empty")
-    check.flag(_not_in(sex, pa.array(["M", "F"])), "sex", values=sex,
-               describe=lambda v: f"{v!r} is not a sex; expected M or F")
+    check.flag(
+        _not_in(sex, pa.array(["M", "F"])),
+        "sex",
+        values=sex,
+        describe=lambda v: f"{v!r} is not a sex; expected M or F",
+    )
 
     dd_raw = _clean(batch, "death_date")
     death, death_precision, bad_death = _parse_partial_dates(dd_raw)
-    check.flag(pc.or_(bad_death, pc.not_equal(death_precision, "day")), "death_date",
-               values=dd_raw, describe=lambda v: _date_reason(v, partial=False))
-    check.flag(pc.greater(death, today_scalar), "death_date", values=dd_raw,
-               describe=lambda v: f"{v} is in the future")
+    check.flag(
+        pc.or_(bad_death, pc.not_equal(death_precision, "day")),
+        "death_date",
+        values=dd_raw,
+        describe=lambda v: _date_reason(v, partial=False),
+    )
+    check.flag(
+        pc.greater(death, today_scalar),
+        "death_date",
+        values=dd_raw,
+        describe=lambda v: f"{v} is in the future",
+    )
     # A death in the birth month/year of a partial birth date is possible: compare with the
     # last possible birth day, so only a death certainly before birth is refused.
-    check.flag(pc.less(death, birth), "death_date", values=dd_raw,
-               describe=lambda v: f"{v} is before the birth date")
+    check.flag(
+        pc.less(death, birth),
+        "death_date",
+        values=dd_raw,
+        describe=lambda v: f"{v} is before the birth date",
+    )
 
     status_raw = _clean(batch, "status")
-    check.flag(_not_in(status_raw, pa.array(["alive", "deceased"])), "status",
-               values=status_raw,
-               describe=lambda v: f"{v!r} is not a status; expected alive or deceased")
+    check.flag(
+        _not_in(status_raw, pa.array(["alive", "deceased"])),
+        "status",
+        values=status_raw,
+        describe=lambda v: f"{v!r} is not a status; expected alive or deceased",
+    )
     status = pc.if_else(
         pc.is_valid(status_raw),
         status_raw,
         pc.if_else(pc.is_valid(death), "deceased", "alive"),
     )
-    check.flag(pc.and_(pc.equal(status, "alive"), pc.is_valid(death)), "death_date",
-               "a death date is given but status is alive")
+    check.flag(
+        pc.and_(pc.equal(status, "alive"), pc.is_valid(death)),
+        "death_date",
+        "a death date is given but status is alive",
+    )
 
     legacy = _clean(batch, "legacy_id_number")
-    check.flag(pc.invert(pc.match_substring_regex(legacy, r"^([0-9]{9}|[0-9]{12})$")),
-               "legacy_id_number", values=legacy,
-               describe=lambda v: f"{v!r} is not a CMND number (9 or 12 digits)")
+    check.flag(
+        pc.invert(pc.match_substring_regex(legacy, r"^([0-9]{9}|[0-9]{12})$")),
+        "legacy_id_number",
+        values=legacy,
+        describe=lambda v: f"{v!r} is not a CMND number (9 or 12 digits)",
+    )
 
     commune = _clean(batch, "permanent_commune_code")
-    check.flag(_not_in(commune, pa.array(sorted(communes), pa.string())),
-               "permanent_commune_code", values=commune,
-               describe=lambda v: f"{v!r} is not a commune code of the 2025 units")
+    check.flag(
+        _not_in(commune, pa.array(sorted(communes), pa.string())),
+        "permanent_commune_code",
+        values=commune,
+        describe=lambda v: f"{v!r} is not a commune code of the 2025 units",
+    )
 
     household = _clean(batch, "household_id")
     relation = _clean(batch, "relationship_to_head")
-    check.flag(_not_in(relation, pa.array(RELATIONSHIPS)), "relationship_to_head",
-               values=relation,
-               describe=lambda v: f"{v!r} is not a relationship; expected {', '.join(RELATIONSHIPS)}")
-    check.flag(pc.and_(pc.is_valid(household), pc.is_null(relation)), "relationship_to_head",
-               "required when household_id is given")
-    check.flag(pc.and_(pc.is_null(household), pc.is_valid(relation)), "household_id",
-               "required when relationship_to_head is given")
+    check.flag(
+        _not_in(relation, pa.array(RELATIONSHIPS)),
+        "relationship_to_head",
+        values=relation,
+        describe=lambda v: f"{v!r} is not a relationship; expected {', '.join(RELATIONSHIPS)}",
+    )
+    check.flag(
+        pc.and_(pc.is_valid(household), pc.is_null(relation)),
+        "relationship_to_head",
+        "required when household_id is given",
+    )
+    check.flag(
+        pc.and_(pc.is_null(household), pc.is_valid(relation)),
+        "household_id",
+        "required when relationship_to_head is given",
+    )
 
     links = {}
     for name in ("father_id", "mother_id", "spouse_id"):
         col = _clean(batch, name)
-        check.flag(pc.invert(pc.match_substring_regex(col, r"^[0-9]{12}$")), name,
-                   values=col, describe=lambda v: f"{v!r} is not 12 digits")
+        check.flag(
+            pc.invert(pc.match_substring_regex(col, r"^[0-9]{12}$")),
+            name,
+            values=col,
+            describe=lambda v: f"{v!r} is not 12 digits",
+        )
         check.flag(pc.equal(col, pid), name, "points to the person themself")
         links[name] = col
 
     texts = {}
     for name, limit in TEXT_LIMITS.items():
         col = _clean(batch, name)
-        check.flag(pc.greater(pc.utf8_length(col), limit), name,
-                   f"is longer than {limit} characters")
+        check.flag(
+            pc.greater(pc.utf8_length(col), limit), name, f"is longer than {limit} characters"
+        )
         texts[name] = col
 
     good = pa.array(~check.bad)

@@ -161,7 +161,9 @@ class CitizenHistory(Base):
     """
 
     __tablename__ = "citizen_history"
-    __table_args__ = (Index("ix_citizen_history_personal_id_changed_at", "personal_id", "changed_at"),)
+    __table_args__ = (
+        Index("ix_citizen_history_personal_id_changed_at", "personal_id", "changed_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     personal_id: Mapped[str] = mapped_column(String(12))
@@ -183,12 +185,14 @@ class PersonalIdAllocation(Base):
     __tablename__ = "personal_id_allocation"
 
     personal_id: Mapped[str] = mapped_column(String(12), primary_key=True)
-    allocated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    allocated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
     actor: Mapped[str] = mapped_column(String(100))
 
 
 class DuplicateCandidate(Base):
-    """Two records that may be the same person, waiting for an official's review. Never auto-merged."""
+    """Two records that may be the same person, for an official to review; never auto-merged."""
 
     __tablename__ = "duplicate_candidate"
     __table_args__ = (

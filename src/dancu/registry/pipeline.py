@@ -89,9 +89,7 @@ def checked_batches(
         return
     ctx = mp.get_context("fork")
     out = ctx.Queue(maxsize=_QUEUE_DEPTH)
-    child = ctx.Process(
-        target=_child, args=(batches, communes, today, malformed, out), daemon=True
-    )
+    child = ctx.Process(target=_child, args=(batches, communes, today, malformed, out), daemon=True)
     child.start()
     try:
         while True:
@@ -117,9 +115,7 @@ def checked_batches(
                 message, code, status = payload
                 raise DancuError(message, code=code, status=status)
             else:
-                raise DancuError(
-                    f"reading failed: {payload}", code="internal_error", status=500
-                )
+                raise DancuError(f"reading failed: {payload}", code="internal_error", status=500)
     finally:
         if child.is_alive():
             child.terminate()

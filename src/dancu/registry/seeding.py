@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from dancu.db import execute_count
 from dancu.registry import importer, interchange, synth
 
 TEMPORARY_SHARE_PERCENT = 5
@@ -51,12 +52,17 @@ def seed(
 def add_temporary_residences(session: Session, batch_id: int, today: dt.date) -> int:
     """Register temporary residences for about 5% of the batch's living adults."""
     starts = [
-        (i, (today - dt.timedelta(days=30 * (i + 1))).isoformat(),
-         (today - dt.timedelta(days=30 * (i + 1)) + dt.timedelta(days=730)).isoformat())
+        (
+            i,
+            (today - dt.timedelta(days=30 * (i + 1))).isoformat(),
+            (today - dt.timedelta(days=30 * (i + 1)) + dt.timedelta(days=730)).isoformat(),
+        )
         for i in range(12)
     ]
     session.execute(text("DROP TABLE IF EXISTS seed_period"))
-    session.execute(text("CREATE TEMP TABLE seed_period (i INTEGER, valid_from DATE, valid_to DATE)"))
+    session.execute(
+        text("CREATE TEMP TABLE seed_period (i INTEGER, valid_from DATE, valid_to DATE)")
+    )
     session.execute(
         text("INSERT INTO seed_period VALUES (:i, :f, :t)"),
         [{"i": i, "f": f, "t": t} for i, f, t in starts],
@@ -74,7 +80,8 @@ def add_temporary_residences(session: Session, batch_id: int, today: dt.date) ->
     session.execute(text("ANALYZE seed_commune"))
     session.execute(text("ANALYZE seed_period"))
     adult_year = today.year - 18
-    inserted = session.execute(
+    inserted = execute_count(
+        session,
         text(
             f"""INSERT INTO residence (personal_id, kind, commune_code, address, household_code,
                     valid_from, valid_to, created_at)
@@ -92,7 +99,7 @@ def add_temporary_residences(session: Session, batch_id: int, today: dt.date) ->
               AND target.code <> c.permanent_commune_code"""
         ),
         {"batch": batch_id, "adult": adult_year, "now": dt.datetime.now(dt.UTC)},
-    ).rowcount
+    )
     session.execute(text("DROP TABLE seed_commune"))
     session.execute(text("DROP TABLE seed_period"))
     return int(inserted)

@@ -128,7 +128,7 @@ def search(
     return Page(items=rows[:limit], limit=limit, offset=offset, has_more=len(rows) > limit)
 
 
-def _render(field: str, value: Any) -> str | None:
+def _render(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, dt.date):
@@ -183,8 +183,8 @@ def update(
             personal_id=citizen.personal_id,
             changed_at=now,
             field=field,
-            old_value=_render(field, old),
-            new_value=_render(field, new),
+            old_value=_render(old),
+            new_value=_render(new),
             source=source,
             actor=actor,
             reason=reason,

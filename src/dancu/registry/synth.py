@@ -79,7 +79,6 @@ INTERCHANGE_COLUMNS: tuple[str, ...] = (
 SCHEMA: pa.Schema = pa.schema([pa.field(name, pa.string()) for name in INTERCHANGE_COLUMNS])
 
 
-
 @dataclass(frozen=True, slots=True)
 class CommuneWeight:
     """A 2025 commune, its relative population, and the ID prefixes of people born there."""
@@ -176,8 +175,29 @@ _PROVINCE_CMND_AREA = np.array([p[3] for p in _PROVINCES], dtype=np.int64)
 # Population share (%) by five-year age band, 0-4 ... 100-104: a pyramid resembling Vietnam's
 # in the mid-2020s (narrowing base, bulge at 30-44, short old-age tail).
 _PYRAMID = np.array(
-    [6.6, 7.4, 8.1, 7.6, 6.9, 7.0, 7.7, 8.1, 7.8, 7.0, 6.3, 5.6, 4.8, 3.9, 2.8, 1.7, 1.1, 0.7,
-     0.3, 0.1, 0.02],
+    [
+        6.6,
+        7.4,
+        8.1,
+        7.6,
+        6.9,
+        7.0,
+        7.7,
+        8.1,
+        7.8,
+        7.0,
+        6.3,
+        5.6,
+        4.8,
+        3.9,
+        2.8,
+        1.7,
+        1.1,
+        0.7,
+        0.3,
+        0.1,
+        0.02,
+    ],
     dtype=np.float64,
 )
 _BAND_EDGES = np.arange(0, 5 * len(_PYRAMID), 5, dtype=np.float64)
@@ -185,17 +205,59 @@ _BAND_EDGES = np.arange(0, 5 * len(_PYRAMID), 5, dtype=np.float64)
 # unrelated members): _PYRAMID corrected by a few rounds of calibration so that, once children,
 # parents and spouses are derived from that adult, the whole output follows _PYRAMID.
 _ANCHOR_PYRAMID = np.array(
-    [7.73, 5.45, 9.44, 8.83, 4.49, 3.5, 5.87, 7.0, 6.83, 5.09, 7.47, 11.2, 9.44, 7.35, 4.21,
-     1.69, 1.53, 1.4, 0.6, 0.1, 0.02],
+    [
+        7.73,
+        5.45,
+        9.44,
+        8.83,
+        4.49,
+        3.5,
+        5.87,
+        7.0,
+        6.83,
+        5.09,
+        7.47,
+        11.2,
+        9.44,
+        7.35,
+        4.21,
+        1.69,
+        1.53,
+        1.4,
+        0.6,
+        0.1,
+        0.02,
+    ],
     dtype=np.float64,
 )
 
 _ETHNICITIES: tuple[str, ...] = tuple(
     _nfc(e)
     for e in (
-        "Kinh", "Tày", "Thái", "Mường", "Khmer", "Hoa", "Nùng", "H'Mông", "Dao", "Gia Rai",
-        "Ê Đê", "Ba Na", "Sán Chay", "Chăm", "Cơ Ho", "Xơ Đăng", "Sán Dìu", "Hrê", "Mnông",
-        "Ra Glai", "Xtiêng", "Khơ Mú", "Bru-Vân Kiều", "Cơ Tu",
+        "Kinh",
+        "Tày",
+        "Thái",
+        "Mường",
+        "Khmer",
+        "Hoa",
+        "Nùng",
+        "H'Mông",
+        "Dao",
+        "Gia Rai",
+        "Ê Đê",
+        "Ba Na",
+        "Sán Chay",
+        "Chăm",
+        "Cơ Ho",
+        "Xơ Đăng",
+        "Sán Dìu",
+        "Hrê",
+        "Mnông",
+        "Ra Glai",
+        "Xtiêng",
+        "Khơ Mú",
+        "Bru-Vân Kiều",
+        "Cơ Tu",
     )
 )
 _E = {name: i for i, name in enumerate(_ETHNICITIES)}
@@ -211,19 +273,44 @@ def _eth_dist(pairs: dict[str, float]) -> Arr:
 
 _REGION_ETHNICITY = np.stack(
     [
-        _eth_dist({"Kinh": 45, "Tày": 19, "Nùng": 12, "H'Mông": 10, "Dao": 8, "Sán Chay": 2.5,
-                   "Sán Dìu": 2, "Mường": 1.5}),
-        _eth_dist({"Thái": 37, "Kinh": 24, "H'Mông": 19, "Mường": 12, "Dao": 4, "Khơ Mú": 3,
-                   "Tày": 1}),
-        _eth_dist({"Kinh": 98.5, "Mường": 0.5, "Tày": 0.4, "Nùng": 0.3, "Hoa": 0.2,
-                   "Sán Dìu": 0.1}),
-        _eth_dist({"Kinh": 89, "Thái": 5, "Mường": 4, "Khơ Mú": 0.5, "H'Mông": 0.7,
-                   "Bru-Vân Kiều": 0.8}),
+        _eth_dist(
+            {
+                "Kinh": 45,
+                "Tày": 19,
+                "Nùng": 12,
+                "H'Mông": 10,
+                "Dao": 8,
+                "Sán Chay": 2.5,
+                "Sán Dìu": 2,
+                "Mường": 1.5,
+            }
+        ),
+        _eth_dist(
+            {"Thái": 37, "Kinh": 24, "H'Mông": 19, "Mường": 12, "Dao": 4, "Khơ Mú": 3, "Tày": 1}
+        ),
+        _eth_dist(
+            {"Kinh": 98.5, "Mường": 0.5, "Tày": 0.4, "Nùng": 0.3, "Hoa": 0.2, "Sán Dìu": 0.1}
+        ),
+        _eth_dist(
+            {"Kinh": 89, "Thái": 5, "Mường": 4, "Khơ Mú": 0.5, "H'Mông": 0.7, "Bru-Vân Kiều": 0.8}
+        ),
         _eth_dist({"Kinh": 95, "Chăm": 1.5, "Ra Glai": 1, "Cơ Tu": 0.8, "Hrê": 1, "Ba Na": 0.7}),
-        _eth_dist({"Kinh": 66, "Gia Rai": 10, "Ê Đê": 8, "Ba Na": 5, "Xơ Đăng": 3, "Cơ Ho": 3,
-                   "Nùng": 2, "Tày": 2, "Mnông": 1}),
-        _eth_dist({"Kinh": 93, "Hoa": 4.5, "Khmer": 1, "Xtiêng": 1, "Chăm": 0.3, "Tày": 0.1,
-                   "Nùng": 0.1}),
+        _eth_dist(
+            {
+                "Kinh": 66,
+                "Gia Rai": 10,
+                "Ê Đê": 8,
+                "Ba Na": 5,
+                "Xơ Đăng": 3,
+                "Cơ Ho": 3,
+                "Nùng": 2,
+                "Tày": 2,
+                "Mnông": 1,
+            }
+        ),
+        _eth_dist(
+            {"Kinh": 93, "Hoa": 4.5, "Khmer": 1, "Xtiêng": 1, "Chăm": 0.3, "Tày": 0.1, "Nùng": 0.1}
+        ),
         _eth_dist({"Kinh": 90, "Khmer": 8.5, "Hoa": 1.2, "Chăm": 0.3}),
     ]
 )
@@ -231,8 +318,16 @@ _REGION_ETHNICITY_CDF = np.cumsum(_REGION_ETHNICITY, axis=1)
 
 _RELIGIONS: tuple[str, ...] = tuple(
     _nfc(r)
-    for r in ("Không", "Phật giáo", "Công giáo", "Tin lành", "Cao Đài", "Phật giáo Hòa Hảo",
-              "Hồi giáo", "Bà La Môn")
+    for r in (
+        "Không",
+        "Phật giáo",
+        "Công giáo",
+        "Tin lành",
+        "Cao Đài",
+        "Phật giáo Hòa Hảo",
+        "Hồi giáo",
+        "Bà La Môn",
+    )
 )
 
 
@@ -255,52 +350,175 @@ _REL_HIGHLAND = _rel_dist(55, 2, 18, 25)  # also H'Mông: many Protestants
 # Kinh family names: the frequent names in per cent of Kinh people (set a little above the
 # national shares, since minorities mostly carry other names), then a long tail.
 _KINH_TOP_NORTH = {
-    "Nguyễn": 42.0, "Trần": 12.0, "Lê": 10.3, "Phạm": 7.6, "Hoàng": 4.4, "Huỳnh": 0.6,
-    "Phan": 4.6, "Vũ": 3.5, "Võ": 0.5, "Đặng": 2.2, "Bùi": 2.1, "Đỗ": 1.5, "Hồ": 1.4,
-    "Ngô": 1.4, "Dương": 1.1, "Lý": 0.5,
+    "Nguyễn": 42.0,
+    "Trần": 12.0,
+    "Lê": 10.3,
+    "Phạm": 7.6,
+    "Hoàng": 4.4,
+    "Huỳnh": 0.6,
+    "Phan": 4.6,
+    "Vũ": 3.5,
+    "Võ": 0.5,
+    "Đặng": 2.2,
+    "Bùi": 2.1,
+    "Đỗ": 1.5,
+    "Hồ": 1.4,
+    "Ngô": 1.4,
+    "Dương": 1.1,
+    "Lý": 0.5,
 }
 _KINH_TOP_SOUTH = {
-    **_KINH_TOP_NORTH, "Hoàng": 0.9, "Huỳnh": 4.1, "Vũ": 0.6, "Võ": 3.4, "Hồ": 1.6, "Lý": 0.7,
+    **_KINH_TOP_NORTH,
+    "Hoàng": 0.9,
+    "Huỳnh": 4.1,
+    "Vũ": 0.6,
+    "Võ": 3.4,
+    "Hồ": 1.6,
+    "Lý": 0.7,
 }
 _KINH_TAIL = {
-    "Đinh": 0.4, "Đào": 0.35, "Mai": 0.25, "Trương": 0.3, "Lương": 0.25, "Lâm": 0.2,
-    "Cao": 0.2, "Tạ": 0.12, "Hà": 0.25, "Châu": 0.1, "Trịnh": 0.3, "Đoàn": 0.25, "Tô": 0.12,
-    "Lưu": 0.12, "Kiều": 0.07, "Thái": 0.1, "Tăng": 0.05, "Mạc": 0.04, "Quách": 0.05,
-    "Triệu": 0.07, "Hứa": 0.05, "Chu": 0.12, "Khúc": 0.02, "Phùng": 0.12, "Lại": 0.08,
-    "Doãn": 0.04, "Từ": 0.04, "Vương": 0.08, "Kim": 0.03, "La": 0.05, "Tống": 0.04,
-    "Khổng": 0.02, "Thân": 0.04, "Giáp": 0.04, "Nghiêm": 0.04, "Ninh": 0.04, "Lục": 0.02,
-    "Âu": 0.03, "Diệp": 0.03, "Lữ": 0.04, "Kha": 0.02, "Văn": 0.03,
+    "Đinh": 0.4,
+    "Đào": 0.35,
+    "Mai": 0.25,
+    "Trương": 0.3,
+    "Lương": 0.25,
+    "Lâm": 0.2,
+    "Cao": 0.2,
+    "Tạ": 0.12,
+    "Hà": 0.25,
+    "Châu": 0.1,
+    "Trịnh": 0.3,
+    "Đoàn": 0.25,
+    "Tô": 0.12,
+    "Lưu": 0.12,
+    "Kiều": 0.07,
+    "Thái": 0.1,
+    "Tăng": 0.05,
+    "Mạc": 0.04,
+    "Quách": 0.05,
+    "Triệu": 0.07,
+    "Hứa": 0.05,
+    "Chu": 0.12,
+    "Khúc": 0.02,
+    "Phùng": 0.12,
+    "Lại": 0.08,
+    "Doãn": 0.04,
+    "Từ": 0.04,
+    "Vương": 0.08,
+    "Kim": 0.03,
+    "La": 0.05,
+    "Tống": 0.04,
+    "Khổng": 0.02,
+    "Thân": 0.04,
+    "Giáp": 0.04,
+    "Nghiêm": 0.04,
+    "Ninh": 0.04,
+    "Lục": 0.02,
+    "Âu": 0.03,
+    "Diệp": 0.03,
+    "Lữ": 0.04,
+    "Kha": 0.02,
+    "Văn": 0.03,
 }
 _FAMILY_GROUPS: dict[str, dict[str, float]] = {
     "kinh_north": {**_KINH_TOP_NORTH, **_KINH_TAIL},
     "kinh_south": {**_KINH_TOP_SOUTH, **_KINH_TAIL},
     "tay_nung": {
-        "Hoàng": 18, "Nông": 15, "Nguyễn": 10, "Lương": 8, "Hà": 7, "Lục": 6, "Triệu": 6,
-        "Vi": 6, "Ma": 4, "Lý": 5, "Hứa": 4, "Bế": 4, "Lăng": 3, "Chu": 3, "Đinh": 3,
+        "Hoàng": 18,
+        "Nông": 15,
+        "Nguyễn": 10,
+        "Lương": 8,
+        "Hà": 7,
+        "Lục": 6,
+        "Triệu": 6,
+        "Vi": 6,
+        "Ma": 4,
+        "Lý": 5,
+        "Hứa": 4,
+        "Bế": 4,
+        "Lăng": 3,
+        "Chu": 3,
+        "Đinh": 3,
     },
     "thai": {
-        "Lò": 18, "Lường": 14, "Cầm": 10, "Quàng": 8, "Vì": 8, "Hà": 10, "Tòng": 7,
-        "Điêu": 5, "Lự": 4, "Vi": 5, "Sầm": 4, "Lê": 4, "Nguyễn": 3,
+        "Lò": 18,
+        "Lường": 14,
+        "Cầm": 10,
+        "Quàng": 8,
+        "Vì": 8,
+        "Hà": 10,
+        "Tòng": 7,
+        "Điêu": 5,
+        "Lự": 4,
+        "Vi": 5,
+        "Sầm": 4,
+        "Lê": 4,
+        "Nguyễn": 3,
     },
     "muong": {"Bùi": 35, "Đinh": 24, "Quách": 10, "Hà": 10, "Nguyễn": 10, "Xa": 5, "Cao": 6},
     "hmong": {
-        "Giàng": 20, "Vàng": 20, "Sùng": 14, "Lý": 12, "Thào": 12, "Mùa": 6, "Hầu": 5,
-        "Lầu": 5, "Hạng": 6,
+        "Giàng": 20,
+        "Vàng": 20,
+        "Sùng": 14,
+        "Lý": 12,
+        "Thào": 12,
+        "Mùa": 6,
+        "Hầu": 5,
+        "Lầu": 5,
+        "Hạng": 6,
     },
     "dao": {"Triệu": 35, "Bàn": 25, "Đặng": 20, "Lý": 10, "Chảo": 10},
     "khmer": {
-        "Thạch": 20, "Sơn": 15, "Danh": 15, "Kim": 10, "Lâm": 8, "Lý": 8, "Trần": 8,
-        "Châu": 6, "Kiên": 5, "Huỳnh": 5,
+        "Thạch": 20,
+        "Sơn": 15,
+        "Danh": 15,
+        "Kim": 10,
+        "Lâm": 8,
+        "Lý": 8,
+        "Trần": 8,
+        "Châu": 6,
+        "Kiên": 5,
+        "Huỳnh": 5,
     },
     "hoa": {
-        "Lâm": 15, "Trương": 12, "Lý": 12, "Trần": 10, "Hoàng": 9, "Quách": 8, "Lưu": 8,
-        "Hứa": 8, "Diệp": 6, "Mã": 6, "Tăng": 6,
+        "Lâm": 15,
+        "Trương": 12,
+        "Lý": 12,
+        "Trần": 10,
+        "Hoàng": 9,
+        "Quách": 8,
+        "Lưu": 8,
+        "Hứa": 8,
+        "Diệp": 6,
+        "Mã": 6,
+        "Tăng": 6,
     },
-    "cham": {"Thành": 20, "Đàng": 18, "Lưu": 12, "Thuận": 10, "Quảng": 10, "Châu": 10,
-             "Bá": 8, "Trượng": 6, "Nguyễn": 6},
+    "cham": {
+        "Thành": 20,
+        "Đàng": 18,
+        "Lưu": 12,
+        "Thuận": 10,
+        "Quảng": 10,
+        "Châu": 10,
+        "Bá": 8,
+        "Trượng": 6,
+        "Nguyễn": 6,
+    },
     "highland": {
-        "Ksor": 12, "Siu": 10, "Rmah": 8, "Nay": 7, "Niê": 10, "Đinh": 14, "Nguyễn": 8,
-        "Hồ": 6, "Mlô": 5, "Byă": 4, "Kpă": 6, "Hdok": 5, "Bhnướch": 3, "Êban": 2,
+        "Ksor": 12,
+        "Siu": 10,
+        "Rmah": 8,
+        "Nay": 7,
+        "Niê": 10,
+        "Đinh": 14,
+        "Nguyễn": 8,
+        "Hồ": 6,
+        "Mlô": 5,
+        "Byă": 4,
+        "Kpă": 6,
+        "Hdok": 5,
+        "Bhnướch": 3,
+        "Êban": 2,
     },
 }
 _FAMILY_GROUP_NAMES = tuple(_FAMILY_GROUPS)
@@ -310,10 +528,30 @@ _ETH_FAMILY_GROUP = np.array(
     [
         _FG[g]
         for g in (
-            "kinh_north", "tay_nung", "thai", "muong", "khmer", "hoa", "tay_nung", "hmong",
-            "dao", "highland", "highland", "highland", "tay_nung", "cham", "highland",
-            "highland", "tay_nung", "highland", "highland", "cham", "highland", "thai",
-            "highland", "highland",
+            "kinh_north",
+            "tay_nung",
+            "thai",
+            "muong",
+            "khmer",
+            "hoa",
+            "tay_nung",
+            "hmong",
+            "dao",
+            "highland",
+            "highland",
+            "highland",
+            "tay_nung",
+            "cham",
+            "highland",
+            "highland",
+            "tay_nung",
+            "highland",
+            "highland",
+            "cham",
+            "highland",
+            "thai",
+            "highland",
+            "highland",
         )
     ],
     dtype=np.int64,
@@ -322,83 +560,343 @@ _ETH_FAMILY_GROUP = np.array(
 # Middle and given names with (weight for people born before ~1965, weight for those born
 # after ~2005); in between the two are mixed linearly.
 _MALE_MIDDLE: dict[str, tuple[float, float]] = {
-    "Văn": (60, 12), "Đức": (6, 8), "Hữu": (6, 4), "Minh": (4, 12), "Quang": (4, 6),
-    "Công": (4, 3), "Thành": (3, 4), "Xuân": (3, 2), "Đình": (4, 2), "Ngọc": (3, 3),
-    "Quốc": (2, 6), "Hoàng": (2, 6), "Gia": (0.5, 7), "Bảo": (0.5, 6), "Tuấn": (1, 4),
-    "Anh": (1, 4), "Duy": (1, 4), "Tiến": (1, 2), "Mạnh": (1, 2), "Trọng": (2, 3),
-    "Thanh": (3, 2), "Hải": (1, 3), "Nhật": (0.5, 4), "Trung": (1, 3), "Huy": (0.5, 3),
-    "Khánh": (0.5, 3), "Đăng": (0.5, 4), "Viết": (1, 0.5), "Bá": (1.5, 0.5), "Thế": (2, 2),
-    "Chí": (1, 2), "Tấn": (1.5, 1), "Phước": (0.5, 0.5), "Kim": (1, 0.3),
+    "Văn": (60, 12),
+    "Đức": (6, 8),
+    "Hữu": (6, 4),
+    "Minh": (4, 12),
+    "Quang": (4, 6),
+    "Công": (4, 3),
+    "Thành": (3, 4),
+    "Xuân": (3, 2),
+    "Đình": (4, 2),
+    "Ngọc": (3, 3),
+    "Quốc": (2, 6),
+    "Hoàng": (2, 6),
+    "Gia": (0.5, 7),
+    "Bảo": (0.5, 6),
+    "Tuấn": (1, 4),
+    "Anh": (1, 4),
+    "Duy": (1, 4),
+    "Tiến": (1, 2),
+    "Mạnh": (1, 2),
+    "Trọng": (2, 3),
+    "Thanh": (3, 2),
+    "Hải": (1, 3),
+    "Nhật": (0.5, 4),
+    "Trung": (1, 3),
+    "Huy": (0.5, 3),
+    "Khánh": (0.5, 3),
+    "Đăng": (0.5, 4),
+    "Viết": (1, 0.5),
+    "Bá": (1.5, 0.5),
+    "Thế": (2, 2),
+    "Chí": (1, 2),
+    "Tấn": (1.5, 1),
+    "Phước": (0.5, 0.5),
+    "Kim": (1, 0.3),
 }
 _FEMALE_MIDDLE: dict[str, tuple[float, float]] = {
-    "Thị": (75, 20), "Ngọc": (4, 10), "Thu": (3, 6), "Thanh": (3, 5), "Phương": (1, 5),
-    "Hồng": (2, 3), "Kim": (2, 5), "Mai": (1, 4), "Bích": (2, 2), "Thùy": (1, 5),
-    "Minh": (0.5, 6), "Bảo": (0.3, 6), "Khánh": (0.3, 4), "Hoài": (1, 2), "Diệu": (0.5, 3),
-    "Mỹ": (1, 3), "Tuyết": (1, 1), "Quỳnh": (0.5, 3), "Hải": (0.5, 2), "Như": (0.5, 3),
-    "Lan": (0.5, 2), "Huyền": (0.5, 1), "Thảo": (0.3, 2), "Gia": (0.1, 4), "An": (0.1, 2),
-    "Hà": (0.3, 2), "Cẩm": (1, 1.5), "Xuân": (1.5, 0.5),
+    "Thị": (75, 20),
+    "Ngọc": (4, 10),
+    "Thu": (3, 6),
+    "Thanh": (3, 5),
+    "Phương": (1, 5),
+    "Hồng": (2, 3),
+    "Kim": (2, 5),
+    "Mai": (1, 4),
+    "Bích": (2, 2),
+    "Thùy": (1, 5),
+    "Minh": (0.5, 6),
+    "Bảo": (0.3, 6),
+    "Khánh": (0.3, 4),
+    "Hoài": (1, 2),
+    "Diệu": (0.5, 3),
+    "Mỹ": (1, 3),
+    "Tuyết": (1, 1),
+    "Quỳnh": (0.5, 3),
+    "Hải": (0.5, 2),
+    "Như": (0.5, 3),
+    "Lan": (0.5, 2),
+    "Huyền": (0.5, 1),
+    "Thảo": (0.3, 2),
+    "Gia": (0.1, 4),
+    "An": (0.1, 2),
+    "Hà": (0.3, 2),
+    "Cẩm": (1, 1.5),
+    "Xuân": (1.5, 0.5),
 }
 _MALE_SECOND = ("Minh", "Anh", "Gia", "Bảo", "Hoàng", "Nhật", "Quang", "Đức", "Tuấn", "Thanh")
-_FEMALE_SECOND_AFTER_THI = ("Thu", "Ngọc", "Kim", "Thanh", "Hồng", "Minh", "Phương", "Bích",
-                            "Mỹ", "Hoài", "Thúy")
+_FEMALE_SECOND_AFTER_THI = (
+    "Thu",
+    "Ngọc",
+    "Kim",
+    "Thanh",
+    "Hồng",
+    "Minh",
+    "Phương",
+    "Bích",
+    "Mỹ",
+    "Hoài",
+    "Thúy",
+)
 _FEMALE_SECOND = ("Ngọc", "Minh", "Bảo", "Khánh", "Phương", "Thanh", "Thu", "Diệu")
 _MALE_GIVEN: dict[str, tuple[float, float]] = {
-    "Hùng": (3, 1), "Dũng": (3, 1), "Tuấn": (3, 2), "Hải": (2.5, 1.5), "Sơn": (2.5, 1),
-    "Thắng": (2, 0.8), "Cường": (2, 0.8), "Hòa": (1.5, 0.3), "Bình": (2, 1), "Long": (2, 1.5),
-    "Thành": (2, 1.5), "Trung": (2, 1.2), "Minh": (2.5, 3), "Nam": (2.5, 2), "Quang": (1.5, 1),
-    "Hưng": (1.5, 1), "Việt": (1.2, 1), "Vinh": (1.5, 0.6), "Tâm": (1.2, 0.6), "Hiếu": (1, 1.5),
-    "Đức": (2, 2), "Phong": (1, 1.2), "Toàn": (1.5, 0.8), "Tùng": (1.5, 1), "Kiên": (1, 1),
-    "Lâm": (1, 1.5), "Khánh": (1, 1.5), "Hoàng": (1, 1.5), "Huy": (1, 3), "Anh": (2, 2.5),
-    "Duy": (1, 2), "Đạt": (1, 2.5), "Khoa": (0.5, 2), "Khang": (0.2, 2.5), "Phúc": (0.8, 2.5),
-    "Bảo": (0.3, 2), "Quân": (0.8, 3), "Nghĩa": (1.5, 0.8), "Tài": (1.2, 0.8), "Lộc": (1, 0.8),
-    "Phát": (0.3, 2), "Thịnh": (1, 1), "Trí": (0.8, 1.5), "Nhân": (0.8, 1), "Tiến": (1.5, 0.8),
-    "Mạnh": (1.5, 0.6), "Lực": (1, 0.3), "Chiến": (1.5, 0.3), "Thanh": (1.5, 0.3),
-    "Hậu": (1, 0.5), "Sang": (0.6, 0.8), "Tú": (0.8, 0.6), "Quý": (1, 0.5), "Công": (1, 0.3),
-    "Thái": (0.8, 0.5), "Hào": (0.3, 0.8), "Đăng": (0.3, 1.5), "Vũ": (0.5, 1.2),
-    "Nhật": (0.3, 1.5), "Thuận": (1, 0.4), "Lợi": (1, 0.2), "Tấn": (0.8, 0.3),
-    "Hiệp": (0.8, 0.3), "Cảnh": (0.7, 0.2), "Đông": (0.8, 0.3), "Tín": (0.5, 0.5),
-    "Khôi": (0.2, 2), "Kiệt": (0.2, 1.5), "Thiện": (0.5, 1), "Danh": (0.6, 0.5),
+    "Hùng": (3, 1),
+    "Dũng": (3, 1),
+    "Tuấn": (3, 2),
+    "Hải": (2.5, 1.5),
+    "Sơn": (2.5, 1),
+    "Thắng": (2, 0.8),
+    "Cường": (2, 0.8),
+    "Hòa": (1.5, 0.3),
+    "Bình": (2, 1),
+    "Long": (2, 1.5),
+    "Thành": (2, 1.5),
+    "Trung": (2, 1.2),
+    "Minh": (2.5, 3),
+    "Nam": (2.5, 2),
+    "Quang": (1.5, 1),
+    "Hưng": (1.5, 1),
+    "Việt": (1.2, 1),
+    "Vinh": (1.5, 0.6),
+    "Tâm": (1.2, 0.6),
+    "Hiếu": (1, 1.5),
+    "Đức": (2, 2),
+    "Phong": (1, 1.2),
+    "Toàn": (1.5, 0.8),
+    "Tùng": (1.5, 1),
+    "Kiên": (1, 1),
+    "Lâm": (1, 1.5),
+    "Khánh": (1, 1.5),
+    "Hoàng": (1, 1.5),
+    "Huy": (1, 3),
+    "Anh": (2, 2.5),
+    "Duy": (1, 2),
+    "Đạt": (1, 2.5),
+    "Khoa": (0.5, 2),
+    "Khang": (0.2, 2.5),
+    "Phúc": (0.8, 2.5),
+    "Bảo": (0.3, 2),
+    "Quân": (0.8, 3),
+    "Nghĩa": (1.5, 0.8),
+    "Tài": (1.2, 0.8),
+    "Lộc": (1, 0.8),
+    "Phát": (0.3, 2),
+    "Thịnh": (1, 1),
+    "Trí": (0.8, 1.5),
+    "Nhân": (0.8, 1),
+    "Tiến": (1.5, 0.8),
+    "Mạnh": (1.5, 0.6),
+    "Lực": (1, 0.3),
+    "Chiến": (1.5, 0.3),
+    "Thanh": (1.5, 0.3),
+    "Hậu": (1, 0.5),
+    "Sang": (0.6, 0.8),
+    "Tú": (0.8, 0.6),
+    "Quý": (1, 0.5),
+    "Công": (1, 0.3),
+    "Thái": (0.8, 0.5),
+    "Hào": (0.3, 0.8),
+    "Đăng": (0.3, 1.5),
+    "Vũ": (0.5, 1.2),
+    "Nhật": (0.3, 1.5),
+    "Thuận": (1, 0.4),
+    "Lợi": (1, 0.2),
+    "Tấn": (0.8, 0.3),
+    "Hiệp": (0.8, 0.3),
+    "Cảnh": (0.7, 0.2),
+    "Đông": (0.8, 0.3),
+    "Tín": (0.5, 0.5),
+    "Khôi": (0.2, 2),
+    "Kiệt": (0.2, 1.5),
+    "Thiện": (0.5, 1),
+    "Danh": (0.6, 0.5),
 }
 _FEMALE_GIVEN: dict[str, tuple[float, float]] = {
-    "Lan": (2.5, 0.6), "Hương": (3, 1), "Hoa": (2.5, 0.5), "Hồng": (2, 0.5), "Hà": (2.5, 1.5),
-    "Hạnh": (2, 0.8), "Hằng": (2.5, 1), "Hiền": (2, 1), "Huyền": (2, 1.5), "Linh": (1.5, 3),
-    "Loan": (1.5, 0.4), "Ly": (0.5, 1.2), "Mai": (2, 1.5), "My": (0.3, 2), "Nga": (2, 0.4),
-    "Ngân": (0.8, 2), "Ngọc": (1.5, 2), "Nhung": (2, 0.6), "Nhi": (0.2, 2.5), "Oanh": (1.5, 0.4),
-    "Phương": (2, 1.5), "Quỳnh": (1, 1.8), "Tâm": (1, 1), "Thảo": (1.5, 2.5), "Thanh": (1.5, 0.5),
-    "Thủy": (2.5, 0.6), "Thư": (0.3, 2.5), "Trang": (2, 2.5), "Trâm": (0.3, 1.5),
-    "Tuyết": (1.5, 0.3), "Uyên": (0.3, 1.8), "Vân": (2, 1), "Vy": (0.1, 2.5), "Yến": (2, 1),
-    "Hân": (0.1, 2.5), "Châu": (0.5, 1.2), "Giang": (1, 1.5), "Dung": (2, 0.5),
-    "Diệp": (0.3, 0.8), "Đào": (1, 0.2), "Liên": (1.5, 0.3), "Lụa": (0.8, 0.05),
-    "Xuân": (1.5, 0.3), "Hoài": (0.8, 0.6), "Nhàn": (1, 0.1), "Huệ": (1.5, 0.3),
-    "Khuê": (0.2, 0.6), "Trinh": (1, 1), "Diễm": (0.5, 0.8), "Anh": (1, 3), "An": (0.3, 2),
-    "Thu": (1.5, 0.4), "Lý": (0.8, 0.2), "Sen": (0.8, 0.1), "Cúc": (1, 0.05), "Tươi": (0.8, 0.1),
-    "Thơm": (0.7, 0.05), "Nhiên": (0.05, 1), "Kim": (0.4, 0.4), "Chi": (0.5, 2),
-    "Tiên": (0.5, 1.5), "Như": (0.3, 1.2), "Hậu": (0.8, 0.3), "Bích": (0.8, 0.3),
+    "Lan": (2.5, 0.6),
+    "Hương": (3, 1),
+    "Hoa": (2.5, 0.5),
+    "Hồng": (2, 0.5),
+    "Hà": (2.5, 1.5),
+    "Hạnh": (2, 0.8),
+    "Hằng": (2.5, 1),
+    "Hiền": (2, 1),
+    "Huyền": (2, 1.5),
+    "Linh": (1.5, 3),
+    "Loan": (1.5, 0.4),
+    "Ly": (0.5, 1.2),
+    "Mai": (2, 1.5),
+    "My": (0.3, 2),
+    "Nga": (2, 0.4),
+    "Ngân": (0.8, 2),
+    "Ngọc": (1.5, 2),
+    "Nhung": (2, 0.6),
+    "Nhi": (0.2, 2.5),
+    "Oanh": (1.5, 0.4),
+    "Phương": (2, 1.5),
+    "Quỳnh": (1, 1.8),
+    "Tâm": (1, 1),
+    "Thảo": (1.5, 2.5),
+    "Thanh": (1.5, 0.5),
+    "Thủy": (2.5, 0.6),
+    "Thư": (0.3, 2.5),
+    "Trang": (2, 2.5),
+    "Trâm": (0.3, 1.5),
+    "Tuyết": (1.5, 0.3),
+    "Uyên": (0.3, 1.8),
+    "Vân": (2, 1),
+    "Vy": (0.1, 2.5),
+    "Yến": (2, 1),
+    "Hân": (0.1, 2.5),
+    "Châu": (0.5, 1.2),
+    "Giang": (1, 1.5),
+    "Dung": (2, 0.5),
+    "Diệp": (0.3, 0.8),
+    "Đào": (1, 0.2),
+    "Liên": (1.5, 0.3),
+    "Lụa": (0.8, 0.05),
+    "Xuân": (1.5, 0.3),
+    "Hoài": (0.8, 0.6),
+    "Nhàn": (1, 0.1),
+    "Huệ": (1.5, 0.3),
+    "Khuê": (0.2, 0.6),
+    "Trinh": (1, 1),
+    "Diễm": (0.5, 0.8),
+    "Anh": (1, 3),
+    "An": (0.3, 2),
+    "Thu": (1.5, 0.4),
+    "Lý": (0.8, 0.2),
+    "Sen": (0.8, 0.1),
+    "Cúc": (1, 0.05),
+    "Tươi": (0.8, 0.1),
+    "Thơm": (0.7, 0.05),
+    "Nhiên": (0.05, 1),
+    "Kim": (0.4, 0.4),
+    "Chi": (0.5, 2),
+    "Tiên": (0.5, 1.5),
+    "Như": (0.3, 1.2),
+    "Hậu": (0.8, 0.3),
+    "Bích": (0.8, 0.3),
 }
 _HMONG_MALE_MIDDLE = ("A", "A", "A", "Seo", "Mí", "Văn")
-_HMONG_MALE_GIVEN = ("Páo", "Sính", "Chứ", "Dế", "Lử", "Pó", "Sử", "Mua", "Tủa", "Chính",
-                     "Của", "Vừ", "Chư", "Pao")
-_HMONG_FEMALE_GIVEN = ("Mỷ", "Dợ", "Pằng", "Sua", "Chú", "Mai", "Xá", "Dua", "Mí", "Say",
-                       "Chở", "Súa")
+_HMONG_MALE_GIVEN = (
+    "Páo",
+    "Sính",
+    "Chứ",
+    "Dế",
+    "Lử",
+    "Pó",
+    "Sử",
+    "Mua",
+    "Tủa",
+    "Chính",
+    "Của",
+    "Vừ",
+    "Chư",
+    "Pao",
+)
+_HMONG_FEMALE_GIVEN = (
+    "Mỷ",
+    "Dợ",
+    "Pằng",
+    "Sua",
+    "Chú",
+    "Mai",
+    "Xá",
+    "Dua",
+    "Mí",
+    "Say",
+    "Chở",
+    "Súa",
+)
 
 _STREETS = (
-    "Lê Lợi", "Trần Hưng Đạo", "Nguyễn Trãi", "Hai Bà Trưng", "Lý Thường Kiệt", "Quang Trung",
-    "Lê Duẩn", "Nguyễn Huệ", "Điện Biên Phủ", "Cách Mạng Tháng Tám", "Phan Đình Phùng",
-    "Hoàng Diệu", "Trần Phú", "Nguyễn Du", "Bà Triệu", "Lê Thánh Tông", "Võ Thị Sáu",
-    "Nguyễn Văn Cừ", "Hùng Vương", "Lạc Long Quân", "Phạm Văn Đồng", "Võ Nguyên Giáp",
-    "Tôn Đức Thắng", "Nguyễn Thị Minh Khai", "Chu Văn An", "Lê Lai", "Ngô Quyền",
-    "Đinh Tiên Hoàng", "Lý Thái Tổ", "Trần Quang Khải", "Hàm Nghi", "Phan Chu Trinh",
-    "Phan Bội Châu", "Nguyễn Công Trứ", "Lê Hồng Phong", "Nguyễn Chí Thanh", "Trường Chinh",
-    "Nguyễn Văn Linh", "Hoàng Văn Thụ", "Trần Nhân Tông", "Lý Tự Trọng", "Nguyễn Đình Chiểu",
-    "Bạch Đằng", "Thống Nhất", "Độc Lập", "Hòa Bình", "Nguyễn Thái Học", "Yết Kiêu",
-    "Phạm Ngũ Lão", "Lê Quý Đôn", "Nguyễn Khuyến", "Tô Hiến Thành", "Mạc Đĩnh Chi",
-    "Hồ Tùng Mậu", "Xuân Thủy", "Kim Mã", "Giải Phóng", "Láng Hạ", "An Dương Vương",
+    "Lê Lợi",
+    "Trần Hưng Đạo",
+    "Nguyễn Trãi",
+    "Hai Bà Trưng",
+    "Lý Thường Kiệt",
+    "Quang Trung",
+    "Lê Duẩn",
+    "Nguyễn Huệ",
+    "Điện Biên Phủ",
+    "Cách Mạng Tháng Tám",
+    "Phan Đình Phùng",
+    "Hoàng Diệu",
+    "Trần Phú",
+    "Nguyễn Du",
+    "Bà Triệu",
+    "Lê Thánh Tông",
+    "Võ Thị Sáu",
+    "Nguyễn Văn Cừ",
+    "Hùng Vương",
+    "Lạc Long Quân",
+    "Phạm Văn Đồng",
+    "Võ Nguyên Giáp",
+    "Tôn Đức Thắng",
+    "Nguyễn Thị Minh Khai",
+    "Chu Văn An",
+    "Lê Lai",
+    "Ngô Quyền",
+    "Đinh Tiên Hoàng",
+    "Lý Thái Tổ",
+    "Trần Quang Khải",
+    "Hàm Nghi",
+    "Phan Chu Trinh",
+    "Phan Bội Châu",
+    "Nguyễn Công Trứ",
+    "Lê Hồng Phong",
+    "Nguyễn Chí Thanh",
+    "Trường Chinh",
+    "Nguyễn Văn Linh",
+    "Hoàng Văn Thụ",
+    "Trần Nhân Tông",
+    "Lý Tự Trọng",
+    "Nguyễn Đình Chiểu",
+    "Bạch Đằng",
+    "Thống Nhất",
+    "Độc Lập",
+    "Hòa Bình",
+    "Nguyễn Thái Học",
+    "Yết Kiêu",
+    "Phạm Ngũ Lão",
+    "Lê Quý Đôn",
+    "Nguyễn Khuyến",
+    "Tô Hiến Thành",
+    "Mạc Đĩnh Chi",
+    "Hồ Tùng Mậu",
+    "Xuân Thủy",
+    "Kim Mã",
+    "Giải Phóng",
+    "Láng Hạ",
+    "An Dương Vương",
     "Nguyễn Tất Thành",
 )
 _VILLAGE_WORDS = (
-    "Đông", "Tây", "Nam", "Bắc", "Thượng", "Hạ", "Trung", "An Lạc", "Phú Mỹ", "Tân Lập",
-    "Đồng Tâm", "Thắng Lợi", "Quyết Tiến", "Tân Thành", "An Bình", "Hưng Thịnh", "Bình An",
-    "Phú Lợi", "Tân Phú", "Mỹ Hòa", "Long Thạnh", "Vĩnh Phước", "Hòa Lợi", "Phước Thạnh",
+    "Đông",
+    "Tây",
+    "Nam",
+    "Bắc",
+    "Thượng",
+    "Hạ",
+    "Trung",
+    "An Lạc",
+    "Phú Mỹ",
+    "Tân Lập",
+    "Đồng Tâm",
+    "Thắng Lợi",
+    "Quyết Tiến",
+    "Tân Thành",
+    "An Bình",
+    "Hưng Thịnh",
+    "Bình An",
+    "Phú Lợi",
+    "Tân Phú",
+    "Mỹ Hòa",
+    "Long Thạnh",
+    "Vĩnh Phước",
+    "Hòa Lợi",
+    "Phước Thạnh",
 )
 _BAN_FIRST = ("Nà", "Pác", "Khuổi", "Phiêng", "Huổi", "Nậm", "Cốc", "Tà", "Hua")
 _BAN_SECOND = ("Mòn", "Lùng", "Cáy", "Pục", "Chang", "Sản", "Phìn", "Lếch", "Hin", "Nưa")
@@ -406,8 +904,42 @@ _BUON_FIRST = ("Ea", "Krông", "Kơ", "Đăk", "Plei")
 _BUON_SECOND = ("Tu", "Kmar", "Pắc", "Sơ", "Yang", "Bông", "Drai", "Ktur")
 
 _PHONE_PREFIXES = np.array(
-    [32, 33, 34, 35, 36, 37, 38, 39, 52, 56, 58, 59, 70, 76, 77, 78, 79, 81, 82, 83, 84, 85,
-     86, 88, 89, 90, 91, 92, 93, 94, 96, 97, 98, 99],
+    [
+        32,
+        33,
+        34,
+        35,
+        36,
+        37,
+        38,
+        39,
+        52,
+        56,
+        58,
+        59,
+        70,
+        76,
+        77,
+        78,
+        79,
+        81,
+        82,
+        83,
+        84,
+        85,
+        86,
+        88,
+        89,
+        90,
+        91,
+        92,
+        93,
+        94,
+        96,
+        97,
+        98,
+        99,
+    ],
     dtype=np.int64,
 )
 
@@ -418,8 +950,17 @@ _TYPE_P = np.array([0.12, 0.15, 0.45, 0.06, 0.08, 0.14])
 # Roles inside a household, in the order members are listed.
 _HEAD, _SPOUSE, _PARENT, _MCHILD, _CHILD, _CSPOUSE, _GCHILD, _SIBLING, _OTHER = range(9)
 _N_ROLES = 9
-_ROLE_RELATIONSHIP = ("head", "spouse", "parent", "child", "child", "other", "grandchild",
-                      "sibling", "other")
+_ROLE_RELATIONSHIP = (
+    "head",
+    "spouse",
+    "parent",
+    "child",
+    "child",
+    "other",
+    "grandchild",
+    "sibling",
+    "other",
+)
 
 _BLOCK_HOUSEHOLDS = 8192
 _YEAR = 365.2425
@@ -441,8 +982,14 @@ def _build_vocab() -> tuple[list[str], dict[str, int]]:
         tokens.update(table)
     for d in (_MALE_MIDDLE, _FEMALE_MIDDLE, _MALE_GIVEN, _FEMALE_GIVEN):
         tokens.update(d)
-    for seq in (_MALE_SECOND, _FEMALE_SECOND_AFTER_THI, _FEMALE_SECOND, _HMONG_MALE_MIDDLE,
-                _HMONG_MALE_GIVEN, _HMONG_FEMALE_GIVEN):
+    for seq in (
+        _MALE_SECOND,
+        _FEMALE_SECOND_AFTER_THI,
+        _FEMALE_SECOND,
+        _HMONG_MALE_MIDDLE,
+        _HMONG_MALE_GIVEN,
+        _HMONG_FEMALE_GIVEN,
+    ):
         tokens.update(seq)
     words = sorted(_nfc(t) for t in tokens)
     return words, {w: i for i, w in enumerate(words)}
@@ -645,8 +1192,9 @@ class _Communes:
         self.urban[order[: max(1, math.ceil(0.35 * len(weights)))]] = True
 
     def pick(self, rng: np.random.Generator, n: int) -> Arr:
-        out: Arr = np.minimum(np.searchsorted(self.cdf, rng.random(n), side="right"),
-                              len(self.cdf) - 1)
+        out: Arr = np.minimum(
+            np.searchsorted(self.cdf, rng.random(n), side="right"), len(self.cdf) - 1
+        )
         return out
 
 
@@ -688,8 +1236,12 @@ class _Generator:
         cnt[:, _PARENT] = np.where(htype == _WITH_PARENTS, 1 + (u[:, 1] < 0.55), 0)
         cnt[:, _MCHILD] = htype == _WITH_GRANDCHILDREN
         n_child = np.select(
-            [htype == _NUCLEAR, htype == _LONE_PARENT, htype == _WITH_PARENTS,
-             htype == _WITH_GRANDCHILDREN],
+            [
+                htype == _NUCLEAR,
+                htype == _LONE_PARENT,
+                htype == _WITH_PARENTS,
+                htype == _WITH_GRANDCHILDREN,
+            ],
             [
                 1 + np.searchsorted(_cdf([18, 45, 25, 12]), u[:, 2], side="right"),
                 1 + np.searchsorted(_cdf([55, 35, 10]), u[:, 2], side="right"),
@@ -736,8 +1288,9 @@ class _Generator:
         # Married child (three generations, downwards) and their spouse.
         young = np.maximum(husband_b, wife_b)
         old = np.minimum(husband_b, wife_b)
-        mchild_b = _between(rng, young + _D18, np.minimum(old + _D45, today - int(21 * _YEAR)),
-                            2.0, 2.5)
+        mchild_b = _between(
+            rng, young + _D18, np.minimum(old + _D45, today - int(21 * _YEAR)), 2.0, 2.5
+        )
         mchild_male = rng.random(H) < 0.8
         cs_gap = np.floor(np.clip(rng.normal(3.0, 3.0, H), -3, 12) * _YEAR).astype(np.int64)
         cspouse_b = np.where(mchild_male, mchild_b + cs_gap, mchild_b - cs_gap)
@@ -759,9 +1312,7 @@ class _Generator:
         g_lo = np.maximum(mchild_b, cspouse_b) + _D18
         g_hi = np.minimum(np.minimum(mchild_b, cspouse_b) + _D45, today)
         gkid_b = self._births(rng, g_mother_b, g_lo, np.zeros(H, dtype=bool))
-        n_gchild = np.where(
-            down, np.searchsorted(_cdf([10, 35, 40, 15]), u[:, 4], side="right"), 0
-        )
+        n_gchild = np.where(down, np.searchsorted(_cdf([10, 35, 40, 15]), u[:, 4], side="right"), 0)
         cnt[:, _GCHILD] = np.minimum(n_gchild, (gkid_b <= g_hi[:, None]).sum(axis=1))
         sizes = cnt.sum(axis=1)
 
@@ -781,8 +1332,13 @@ class _Generator:
         two_parents = cnt[hh, _PARENT] == 2
         male = np.select(
             [role == _HEAD, role == _SPOUSE, role == _PARENT, role == _MCHILD, role == _CSPOUSE],
-            [hm, ~hm, np.where(two_parents, k == 0, lone_parent_male[hh]), mchild_male[hh],
-             ~mchild_male[hh]],
+            [
+                hm,
+                ~hm,
+                np.where(two_parents, k == 0, lone_parent_male[hh]),
+                mchild_male[hh],
+                ~mchild_male[hh],
+            ],
             rnd_sex,
         )
 
@@ -817,8 +1373,11 @@ class _Generator:
         two = cnt[:, _PARENT] == 2
         one = cnt[:, _PARENT] == 1
         pos_hp_father = np.where(two | (one & lone_parent_male), role_pos[:, _PARENT], -1)
-        pos_hp_mother = np.where(two, role_pos[:, _PARENT] + 1,
-                                 np.where(one & ~lone_parent_male, role_pos[:, _PARENT], -1))
+        pos_hp_mother = np.where(
+            two,
+            role_pos[:, _PARENT] + 1,
+            np.where(one & ~lone_parent_male, role_pos[:, _PARENT], -1),
+        )
         pos_mchild = np.where(has[:, _MCHILD], role_pos[:, _MCHILD], -1)
         pos_cspouse = np.where(has[:, _CSPOUSE], role_pos[:, _CSPOUSE], -1)
         pos_g_father = np.where(mchild_male, pos_mchild, pos_cspouse)
@@ -828,14 +1387,23 @@ class _Generator:
         is_child = (role == _CHILD) | (role == _MCHILD)
         is_gchild = role == _GCHILD
         of_head = is_head | (role == _SIBLING)
-        father = np.select([of_head, is_child, is_gchild],
-                           [pos_hp_father[hh], pos_husband[hh], pos_g_father[hh]], -1)
-        mother = np.select([of_head, is_child, is_gchild],
-                           [pos_hp_mother[hh], pos_wife[hh], pos_g_mother[hh]], -1)
+        father = np.select(
+            [of_head, is_child, is_gchild],
+            [pos_hp_father[hh], pos_husband[hh], pos_g_father[hh]],
+            -1,
+        )
+        mother = np.select(
+            [of_head, is_child, is_gchild], [pos_hp_mother[hh], pos_wife[hh], pos_g_mother[hh]], -1
+        )
         hp_spouse_of = np.where(k == 0, pos_hp_mother[hh], pos_hp_father[hh])
         spouse = np.select(
-            [is_head, role == _SPOUSE, (role == _PARENT) & two[hh], role == _MCHILD,
-             role == _CSPOUSE],
+            [
+                is_head,
+                role == _SPOUSE,
+                (role == _PARENT) & two[hh],
+                role == _MCHILD,
+                role == _CSPOUSE,
+            ],
             [pos_spouse[hh], pos_head[hh], hp_spouse_of, pos_cspouse[hh], pos_mchild[hh]],
             -1,
         )
@@ -856,13 +1424,13 @@ class _Generator:
 
         age_days = today - birth
         age = age_days / _YEAR
-        birth_year = (birth.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64)
-                      + 1970)
+        birth_year = birth.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
 
         # Deaths: never the head; more likely with age; after birth and after the youngest
         # child's birth, within the last twelve years, not in the future.
-        p_death = np.select([age < 40, age < 60, age < 75, age < 85],
-                            [0.004, 0.015, 0.08, 0.22], 0.38)
+        p_death = np.select(
+            [age < 40, age < 60, age < 75, age < 85], [0.004, 0.015, 0.08, 0.22], 0.38
+        )
         dead = (rng.random(n) < p_death) & ~is_head
         last_child = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
         for link in (father, mother):
@@ -881,8 +1449,10 @@ class _Generator:
         # Place of birth (ID prefix) and personal IDs.
         c_of = commune[hh]
         r = rng.random(n)
-        local = cm.ppp_flat[cm.ppp_offset[c_of] + (rng.random(n) * cm.ppp_len[c_of]).astype(
-            np.int64).clip(0, cm.ppp_len[c_of] - 1)]
+        local = cm.ppp_flat[
+            cm.ppp_offset[c_of]
+            + (rng.random(n) * cm.ppp_len[c_of]).astype(np.int64).clip(0, cm.ppp_len[c_of] - 1)
+        ]
         elsewhere = _PROVINCE_CODE_NUM[rng.integers(0, len(_PROVINCES), n)]
         abroad = rng.integers(101, 296, n)
         ppp = np.where(r < 0.002, abroad, np.where(r < 0.102, elsewhere, local))
@@ -903,8 +1473,9 @@ class _Generator:
         has_cmnd = rng.random(n) < p_cmnd
         known = _PPP_PROVINCE[ppp]
         birth_province = np.where(known >= 0, known, cm.province[c_of])
-        area = _PROVINCE_CMND_AREA[np.where(rng.random(n) < 0.75, birth_province,
-                                            cm.province[c_of])]
+        area = _PROVINCE_CMND_AREA[
+            np.where(rng.random(n) < 0.75, birth_province, cm.province[c_of])
+        ]
         area_c = area[has_cmnd]
         cmnd_counter = self.cmnd_counts[area_c] + _rank_in_groups(area_c)
         if len(area_c) and int(cmnd_counter.max()) >= _CMND_SPACE:
@@ -941,8 +1512,7 @@ class _Generator:
         fam = np.where((role == _SIBLING) & (father < 0), fam[head_row], fam)
         fam = self._follow(fam, father, np.full(n, -1, dtype=np.int64))
 
-        origin_own = np.where(rng.random(n) < 0.7, birth_province,
-                              cm.province[c_of])
+        origin_own = np.where(rng.random(n) < 0.7, birth_province, cm.province[c_of])
         origin_own = np.where(orphan_sibling, origin_own[head_row], origin_own)
         origin = self._follow(origin_own, father, mother)
 
@@ -967,8 +1537,7 @@ class _Generator:
         birth_text = pc.if_else(
             pa.array(year_only),
             pc.utf8_slice_codeunits(birth_full, 0, 4),
-            pc.if_else(pa.array(month_only), pc.utf8_slice_codeunits(birth_full, 0, 7),
-                       birth_full),
+            pc.if_else(pa.array(month_only), pc.utf8_slice_codeunits(birth_full, 0, 7), birth_full),
         )
         death_text = pc.cast(
             pa.array(death.astype(np.int32), type=pa.date32(), mask=~dead), pa.string()
@@ -977,8 +1546,9 @@ class _Generator:
         # Phones for most living adults.
         p_phone = np.select([age < 16, age < 75], [0.0, 0.74], 0.35)
         has_phone = (rng.random(n) < p_phone) & ~dead
-        phone_num = (_PHONE_PREFIXES[rng.integers(0, len(_PHONE_PREFIXES), n)] * 10_000_000
-                     + rng.integers(0, 10_000_000, n))
+        phone_num = _PHONE_PREFIXES[
+            rng.integers(0, len(_PHONE_PREFIXES), n)
+        ] * 10_000_000 + rng.integers(0, 10_000_000, n)
         phone = pc.utf8_lpad(
             pc.cast(pa.array(phone_num, type=pa.int64(), mask=~has_phone), pa.string()), 10, "0"
         )
@@ -1010,9 +1580,7 @@ class _Generator:
             "place_of_origin": _take(_PROVINCE_NAME_ARRAY, origin),
             "phone": phone,
         }
-        batch = pa.RecordBatch.from_arrays(
-            [columns[c] for c in INTERCHANGE_COLUMNS], schema=SCHEMA
-        )
+        batch = pa.RecordBatch.from_arrays([columns[c] for c in INTERCHANGE_COLUMNS], schema=SCHEMA)
         return batch.slice(0, keep), np.cumsum(sizes)
 
     # -- helpers --------------------------------------------------------------------------
@@ -1031,7 +1599,6 @@ class _Generator:
             lo[:, None],
         )
         return out
-
 
     @staticmethod
     def _follow(values: Arr, father: Arr, mother: Arr) -> Arr:
@@ -1053,14 +1620,19 @@ class _Generator:
 
     @staticmethod
     def _religion(rng: np.random.Generator, region: Arr, eth: Arr) -> Arr:
-        table = np.where((region == _MK)[:, None], _REL_MEKONG,
-                         np.where((region == _SE)[:, None], _REL_SOUTHEAST, _REL_DEFAULT))
+        table = np.where(
+            (region == _MK)[:, None],
+            _REL_MEKONG,
+            np.where((region == _SE)[:, None], _REL_SOUTHEAST, _REL_DEFAULT),
+        )
         for names, cdf in (
             (("Khmer",), _REL_KHMER),
             (("Hoa",), _REL_HOA),
             (("Chăm", "Ra Glai"), _REL_CHAM),
-            (("H'Mông", "Gia Rai", "Ê Đê", "Ba Na", "Xơ Đăng", "Cơ Ho", "Mnông", "Xtiêng"),
-             _REL_HIGHLAND),
+            (
+                ("H'Mông", "Gia Rai", "Ê Đê", "Ba Na", "Xơ Đăng", "Cơ Ho", "Mnông", "Xtiêng"),
+                _REL_HIGHLAND,
+            ),
         ):
             m = np.isin(eth, [_E[_nfc(x)] for x in names])
             table[m] = cdf
@@ -1085,10 +1657,12 @@ class _Generator:
     ) -> tuple[Arr, Arr, Arr]:
         n = len(male)
         female = ~male
-        m1 = np.where(male, _MALE_MIDDLE_T.draw(rng, birth_year),
-                      _FEMALE_MIDDLE_T.draw(rng, birth_year))
-        given = np.where(male, _MALE_GIVEN_T.draw(rng, birth_year),
-                         _FEMALE_GIVEN_T.draw(rng, birth_year))
+        m1 = np.where(
+            male, _MALE_MIDDLE_T.draw(rng, birth_year), _FEMALE_MIDDLE_T.draw(rng, birth_year)
+        )
+        given = np.where(
+            male, _MALE_GIVEN_T.draw(rng, birth_year), _FEMALE_GIVEN_T.draw(rng, birth_year)
+        )
         u = rng.random(n)
         pick = rng.integers(0, 1 << 30, n)
         m2 = np.full(n, _NONE, dtype=np.int64)
@@ -1096,7 +1670,8 @@ class _Generator:
         m2[second_m] = _MALE_SECOND_IDS[pick[second_m] % len(_MALE_SECOND_IDS)]
         second_thi = female & (m1 == _THI) & (u < 0.15)
         m2[second_thi] = _FEMALE_SECOND_AFTER_THI_IDS[
-            pick[second_thi] % len(_FEMALE_SECOND_AFTER_THI_IDS)]
+            pick[second_thi] % len(_FEMALE_SECOND_AFTER_THI_IDS)
+        ]
         second_f = female & (m1 != _THI) & (u < 0.06)
         m2[second_f] = _FEMALE_SECOND_IDS[pick[second_f] % len(_FEMALE_SECOND_IDS)]
         # H'Mông naming: "A"/"Seo"/"Mí" for men, own given names.
@@ -1107,7 +1682,8 @@ class _Generator:
         hm_g = hmong & (rng.random(n) < 0.7)
         given[hm_g & male] = _HMONG_MALE_GIVEN_IDS[pick[hm_g & male] % len(_HMONG_MALE_GIVEN_IDS)]
         given[hm_g & female] = _HMONG_FEMALE_GIVEN_IDS[
-            pick[hm_g & female] % len(_HMONG_FEMALE_GIVEN_IDS)]
+            pick[hm_g & female] % len(_HMONG_FEMALE_GIVEN_IDS)
+        ]
         # No middle name at all for a few; no repeated word.
         m1 = np.where(u > 0.98, _NONE, m1)
         m1 = np.where(m1 == given, np.where(male, _VAN, _THI), m1)
@@ -1121,8 +1697,11 @@ class _Generator:
         south = pa.array(np.isin(region, _SOUTH_REGIONS))
         u = rng.random(H)
         # 0 house in an alley, 1 house on a street, 2 residential group, 3 flat, 4 village.
-        kind = np.where(urban, np.searchsorted(_cdf([45, 30, 15, 10, 0]), u, side="right"),
-                        np.searchsorted(_cdf([4, 8, 3, 0, 85]), u, side="right"))
+        kind = np.where(
+            urban,
+            np.searchsorted(_cdf([45, 30, 15, 10, 0]), u, side="right"),
+            np.searchsorted(_cdf([4, 8, 3, 0, 85]), u, side="right"),
+        )
         kind = np.minimum(kind, 4)
 
         def num(values: Arr) -> Any:
@@ -1135,10 +1714,18 @@ class _Generator:
         k0 = join("Số ", house, ", ", alley, ", đường ", street, "")
         k1 = join("Số ", house, ", đường ", street, "")
         k2 = join(pc.if_else(south, "Khu phố", "Tổ dân phố"), num(rng.integers(1, 40, H)), " ")
-        tower = join(_take(_TOWER_LETTERS, rng.integers(0, len(_TOWER_LETTERS), H)),
-                     num(rng.integers(1, 7, H)), "")
-        k3 = join("Căn hộ ", num(rng.integers(2, 35, H) * 100 + rng.integers(1, 25, H)),
-                  ", tòa ", tower, "")
+        tower = join(
+            _take(_TOWER_LETTERS, rng.integers(0, len(_TOWER_LETTERS), H)),
+            num(rng.integers(1, 7, H)),
+            "",
+        )
+        k3 = join(
+            "Căn hộ ",
+            num(rng.integers(2, 35, H) * 100 + rng.integers(1, 25, H)),
+            ", tòa ",
+            tower,
+            "",
+        )
         v = rng.random(H)
         numbered = num(rng.integers(1, 25, H))
         named = _take(_VILLAGE_ARRAY, rng.integers(0, len(_VILLAGE_WORDS), H))
@@ -1212,5 +1799,5 @@ def generate(
             yield head.to_batches(max_chunksize=cut)[0]
             rest = table.slice(cut)
             pending = rest.to_batches() if rest.num_rows else []
-            bounds = bounds[fits if fits else 1:] - cut
+            bounds = bounds[fits if fits else 1 :] - cut
             pending_rows -= cut

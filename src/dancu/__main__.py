@@ -1,0 +1,5 @@
+"""``python -m dancu`` runs the ``dancu`` command."""
+
+from dancu.cli import main
+
+main()
