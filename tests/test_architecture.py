@@ -5,9 +5,13 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
 
 from dancu.migrations import alembic_config
+from dancu.models import Base
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "dancu"
 ALLOWED = {
@@ -57,3 +61,10 @@ def test_no_imports_inside_functions() -> None:
 def test_migrations_have_one_head() -> None:
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     assert len(script.get_heads()) == 1
+
+
+def test_migrations_match_the_models(engine: Engine) -> None:
+    """The schema built by the migrations is the one the models describe."""
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []

@@ -73,6 +73,9 @@ class Citizen(Base):
     sex: Mapped[str] = mapped_column(String(1))
     status: Mapped[str] = mapped_column(String(8), default="alive")
     death_date: Mapped[dt.date | None] = mapped_column(Date)
+    birth_registration_place: Mapped[str | None] = mapped_column(String(200))
+    marital_status: Mapped[str | None] = mapped_column(String(20))
+    blood_type: Mapped[str | None] = mapped_column(String(3))
     ethnicity: Mapped[str | None] = mapped_column(String(60))
     religion: Mapped[str | None] = mapped_column(String(60))
     nationality: Mapped[str | None] = mapped_column(String(60))
@@ -81,6 +84,7 @@ class Citizen(Base):
     father_id: Mapped[str | None] = mapped_column(String(12), index=True)
     mother_id: Mapped[str | None] = mapped_column(String(12), index=True)
     spouse_id: Mapped[str | None] = mapped_column(String(12))
+    representative_id: Mapped[str | None] = mapped_column(String(12))
     household_code: Mapped[str | None] = mapped_column(String(64), index=True)
     relationship_to_head: Mapped[str | None] = mapped_column(String(12))
     # Denormalised from the open permanent residence, for scoping and statistics.

@@ -77,6 +77,8 @@ def add_temporary_residences(session: Session, batch_id: int, today: dt.date) ->
                FROM commune"""
         )
     )
+    session.execute(text("CREATE UNIQUE INDEX ix_seed_commune_code ON seed_commune (code)"))
+    session.execute(text("CREATE INDEX ix_seed_commune_slot ON seed_commune (province_code, i)"))
     session.execute(text("ANALYZE seed_commune"))
     session.execute(text("ANALYZE seed_period"))
     adult_year = today.year - 18

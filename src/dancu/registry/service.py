@@ -24,6 +24,10 @@ from dancu.vn import personal_id as vn_ids
 TRACKED_FIELDS: tuple[str, ...] = (
     "full_name",
     "other_names",
+    "birth_registration_place",
+    "marital_status",
+    "blood_type",
+    "representative_id",
     "birth_date",
     "birth_date_precision",
     "sex",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 00:38:35.075026
+Create Date: 2026-11-24 01:25:52.819629
 """
 
 from __future__ import annotations
@@ -148,6 +148,9 @@ def upgrade() -> None:
         sa.Column("sex", sa.String(length=1), nullable=False),
         sa.Column("status", sa.String(length=8), nullable=False),
         sa.Column("death_date", sa.Date(), nullable=True),
+        sa.Column("birth_registration_place", sa.String(length=200), nullable=True),
+        sa.Column("marital_status", sa.String(length=20), nullable=True),
+        sa.Column("blood_type", sa.String(length=3), nullable=True),
         sa.Column("ethnicity", sa.String(length=60), nullable=True),
         sa.Column("religion", sa.String(length=60), nullable=True),
         sa.Column("nationality", sa.String(length=60), nullable=True),
@@ -156,6 +159,7 @@ def upgrade() -> None:
         sa.Column("father_id", sa.String(length=12), nullable=True),
         sa.Column("mother_id", sa.String(length=12), nullable=True),
         sa.Column("spouse_id", sa.String(length=12), nullable=True),
+        sa.Column("representative_id", sa.String(length=12), nullable=True),
         sa.Column("household_code", sa.String(length=64), nullable=True),
         sa.Column("relationship_to_head", sa.String(length=12), nullable=True),
         sa.Column("permanent_commune_code", sa.String(length=5), nullable=True),
