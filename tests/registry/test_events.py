@@ -277,3 +277,14 @@ def test_lookup_by_legacy_number_and_search(
         page = registry.search(session, name=query, birth_year=2012)
         assert [c.personal_id for c in page.items] == [household[2]["personal_id"]], query
     assert registry.search(session, name="tran thi con", birth_year=2013).items == []
+
+
+def test_id_inconsistency_is_a_finding_not_a_refusal(session: Session, tmp_path: Path) -> None:
+    # 001 0 85: a man born in 1985; the record says a woman born in 1990.
+    row = person(personal_id="001085123456", sex="F", birth_date="1990-01-01")
+    with session.begin_nested():
+        report = importer.import_file(session, write_csv(tmp_path / "q.csv", [row]), actor="t")
+    assert report.inserted == 1
+    findings = events.consistency_findings(registry.get_or_raise(session, "001085123456"))
+    assert len(findings) == 2
+    assert any("1985" in f for f in findings) and any("sex" in f for f in findings)

@@ -65,7 +65,10 @@ class Citizen(Base):
     middle_name: Mapped[str] = mapped_column(String(120))
     given_name: Mapped[str] = mapped_column(String(60))
     # Folded search key: lower case, no diacritics, đ as d, single spaces.
-    name_key: Mapped[str] = mapped_column(String(200))
+    # Byte order ("C" collation on PostgreSQL) so that a prefix is an index range scan.
+    name_key: Mapped[str] = mapped_column(
+        String(200).with_variant(String(200, collation="C"), "postgresql")
+    )
     other_names: Mapped[str | None] = mapped_column(String(200))
     birth_date: Mapped[dt.date] = mapped_column(Date)
     birth_date_precision: Mapped[str] = mapped_column(String(5), default="day")

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -115,9 +115,9 @@ def search(
         key = vn_names.fold(vn_names.canonical_name(name))
         if not key:
             raise DancuError("the name has no letters", code="invalid_name")
-        query = query.where(
-            or_(Citizen.name_key == key, Citizen.name_key.startswith(key + " ", autoescape=True))
-        )
+        # The whole name, or its first words: "tran thi" finds "tran thi con". A range on
+        # the byte-ordered key (space is 0x20, "!" 0x21) keeps it an index range scan.
+        query = query.where(Citizen.name_key >= key, Citizen.name_key < key + "!")
     if birth_year is not None:
         query = query.where(Citizen.birth_year == birth_year)
     if commune_code:

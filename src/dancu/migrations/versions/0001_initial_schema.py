@@ -140,7 +140,11 @@ def upgrade() -> None:
         sa.Column("family_name", sa.String(length=60), nullable=False),
         sa.Column("middle_name", sa.String(length=120), nullable=False),
         sa.Column("given_name", sa.String(length=60), nullable=False),
-        sa.Column("name_key", sa.String(length=200), nullable=False),
+        sa.Column(
+            "name_key",
+            sa.String(length=200).with_variant(sa.String(length=200, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("other_names", sa.String(length=200), nullable=True),
         sa.Column("birth_date", sa.Date(), nullable=False),
         sa.Column("birth_date_precision", sa.String(length=5), nullable=False),
