@@ -332,19 +332,21 @@ def _merge(
     )
     connection = session.connection()
     postgres = _dialect(session) == "postgresql"
-    residence_fk = next(
+    foreign_keys = [
         c
-        for c in Residence.__table__.constraints  # type: ignore[attr-defined]
+        for table in (Citizen.__table__, Residence.__table__)
+        for c in table.constraints  # type: ignore[attr-defined]
         if isinstance(c, ForeignKeyConstraint)
-    )
+    ]
     if bulk:
         for index in _bulk_indexes():
             index.drop(connection)
         if postgres:
-            # One validating join when the constraint returns, instead of a trigger per row.
+            # One validating join per foreign key when it returns, instead of a trigger per row.
             session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
             session.execute(text("SET LOCAL work_mem = '256MB'"))
-            connection.execute(DropConstraint(residence_fk))
+            for constraint in foreign_keys:
+                connection.execute(DropConstraint(constraint))
     inserted = execute_count(
         session,
         text(
@@ -390,7 +392,8 @@ def _merge(
         for index in _bulk_indexes():
             index.create(connection)
         if postgres:
-            connection.execute(AddConstraint(residence_fk))
+            for constraint in foreign_keys:
+                connection.execute(AddConstraint(constraint))
         # Fresh statistics, or the planner treats the newly loaded tables as empty.
         for table in ("citizen", "household", "residence"):
             session.execute(text(f"ANALYZE {table}"))
