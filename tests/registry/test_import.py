@@ -281,3 +281,25 @@ def test_export_then_import_round_trips_exactly(
     for row in rows:
         got = {k: (v or "") for k, v in exported[row["personal_id"]].items()}
         assert got == {**row, "status": row["status"] or "alive"}
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_checking_in_a_second_process_reports_the_same(
+    session: Session, tmp_path: Path, parallel: bool
+) -> None:
+    path = tmp_path / "p.csv"
+    good, bad = person(), person(birth_date="1990-02-30")
+    path.write_text(
+        "personal_id,full_name,birth_date,sex\n"
+        f"{good['personal_id']},{good['full_name']},1985,M\n"
+        "001085999998,Only Three,1985\n"
+        f"{bad['personal_id']},{bad['full_name']},{bad['birth_date']},M\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValidationFailed) as info, session.begin_nested():
+        importer.import_file(session, path, actor="test", parallel=parallel)
+    assert _problems(info.value) == {(2, None), (3, "birth_date")}
+    report = _import(
+        session, path, parallel=parallel, skip_invalid=True, rejects_path=tmp_path / "r.csv"
+    )
+    assert (report.inserted, report.rejected) == (1, 2)
