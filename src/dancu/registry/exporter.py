@@ -17,10 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dancu.errors import ValidationFailed
-from dancu.registry.interchange import COLUMNS
+from dancu.registry.interchange import COLUMNS, STRING_SCHEMA
 from dancu.registry.models import Citizen
 
-SCHEMA = pa.schema([(name, pa.string()) for name in COLUMNS])
+SCHEMA = STRING_SCHEMA
 _SELECTED = (
     Citizen.personal_id,
     Citizen.full_name,

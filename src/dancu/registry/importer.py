@@ -49,29 +49,11 @@ STAGING = "import_staging"
 PARALLEL_FROM_ROWS = 100_000
 _STAGING_COLUMNS = STAGING_SCHEMA.names
 # Columns compared between a staged row and the held record: equal means "unchanged".
-_COMPARED: tuple[tuple[str, str], ...] = tuple(
-    ("household_id", "household_code") if c == "household_code" else (c, c)
-    for c in (
-        "full_name",
-        "birth_date",
-        "birth_date_precision",
-        "sex",
-        "status",
-        "death_date",
-        "legacy_id_number",
-        "permanent_commune_code",
-        "permanent_address",
-        "household_code",
-        "relationship_to_head",
-        "father_id",
-        "mother_id",
-        "spouse_id",
-        "ethnicity",
-        "religion",
-        "nationality",
-        "place_of_origin",
-        "phone",
-    )
+# Columns compared between a staged row and the held record, as (staging, citizen) names:
+# every interchange column but the ID, and the precision that a partial birth date implies.
+_COMPARED: tuple[tuple[str, str], ...] = (
+    *((c, "household_code" if c == "household_id" else c) for c in COLUMNS[1:]),
+    ("birth_date_precision", "birth_date_precision"),
 )
 
 Progress = Callable[[int], None]

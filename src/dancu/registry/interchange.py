@@ -52,6 +52,8 @@ COLUMNS: tuple[str, ...] = (
     "phone",
 )
 REQUIRED: tuple[str, ...] = ("personal_id", "full_name", "birth_date", "sex")
+# Every column as text: how the format travels in CSV, and how Parquet is read.
+STRING_SCHEMA = pa.schema([(name, pa.string()) for name in COLUMNS])
 RELATIONSHIPS = ("head", "spouse", "child", "parent", "sibling", "grandchild", "other")
 TEXT_LIMITS = {
     "permanent_address": 300,

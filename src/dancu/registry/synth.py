@@ -46,6 +46,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from dancu.registry import interchange
+
 __all__ = [
     "INTERCHANGE_COLUMNS",
     "SCHEMA",
@@ -55,28 +57,9 @@ __all__ = [
 
 Arr = NDArray[Any]
 
-INTERCHANGE_COLUMNS: tuple[str, ...] = (
-    "personal_id",
-    "full_name",
-    "birth_date",
-    "sex",
-    "status",
-    "death_date",
-    "legacy_id_number",
-    "permanent_commune_code",
-    "permanent_address",
-    "household_id",
-    "relationship_to_head",
-    "father_id",
-    "mother_id",
-    "spouse_id",
-    "ethnicity",
-    "religion",
-    "nationality",
-    "place_of_origin",
-    "phone",
-)
-SCHEMA: pa.Schema = pa.schema([pa.field(name, pa.string()) for name in INTERCHANGE_COLUMNS])
+# The registry interchange format (CONTRACTS.md section 2), defined once in ``interchange``.
+INTERCHANGE_COLUMNS: tuple[str, ...] = interchange.COLUMNS
+SCHEMA: pa.Schema = interchange.STRING_SCHEMA
 
 
 @dataclass(frozen=True, slots=True)
