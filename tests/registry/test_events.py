@@ -12,8 +12,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from dancu.enums import CivilEventKind
-from dancu.errors import ValidationFailed
-from dancu.registry import events, importer
+from dancu.errors import DancuError, ValidationFailed
+from dancu.geo.models import Commune
+from dancu.registry import events, importer, quality
 from dancu.registry import service as registry
 from dancu.registry.models import Citizen, CitizenHistory, PersonalIdAllocation, Residence
 from dancu.vn import personal_id as vn_ids
@@ -288,3 +289,26 @@ def test_id_inconsistency_is_a_finding_not_a_refusal(session: Session, tmp_path:
     findings = events.consistency_findings(registry.get_or_raise(session, "001085123456"))
     assert len(findings) == 2
     assert any("1985" in f for f in findings) and any("sex" in f for f in findings)
+
+
+def test_id_inconsistencies_are_listed_per_unit(session: Session, tmp_path: Path) -> None:
+    commune, other = commune_codes(session, 2)
+    rows = [
+        person(personal_id="001085000901", permanent_commune_code=commune),  # consistent
+        person(personal_id="001185000902", permanent_commune_code=commune),  # says F
+        person(personal_id="001090000903", permanent_commune_code=commune),  # says 1990
+        person(personal_id="001185000904", permanent_commune_code=other),
+    ]
+    with session.begin_nested():
+        importer.import_file(session, write_csv(tmp_path / "q.csv", rows), actor="t")
+    found = quality.id_inconsistencies(session, commune_code=commune)
+    assert [(f.personal_id, f.year_differs, f.sex_or_century_differs) for f in found] == [
+        ("001090000903", True, False),
+        ("001185000902", False, True),
+    ]
+    province = session.get(Commune, commune)
+    assert province is not None
+    in_province = quality.id_inconsistencies(session, province_code=province.province_code)
+    assert {f.personal_id for f in in_province} >= {"001090000903", "001185000902"}
+    with pytest.raises(DancuError):
+        quality.id_inconsistencies(session, limit=0)
