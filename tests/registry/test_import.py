@@ -303,3 +303,15 @@ def test_checking_in_a_second_process_reports_the_same(
         session, path, parallel=parallel, skip_invalid=True, rejects_path=tmp_path / "r.csv"
     )
     assert (report.inserted, report.rejected) == (1, 2)
+
+
+def test_header_names_are_trimmed_and_ids_keep_leading_zeros(
+    session: Session, tmp_path: Path
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(
+        ' personal_id , full_name ,birth_date, sex\n001085000321,"Vũ Thị Ánh",1985,F\n',
+        encoding="utf-8",
+    )
+    assert _import(session, path).inserted == 1
+    assert session.get(Citizen, "001085000321") is not None

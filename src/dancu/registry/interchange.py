@@ -273,7 +273,11 @@ def _read_csv(
 
     reader = pcsv.open_csv(
         path,
-        read_options=pcsv.ReadOptions(block_size=_ARROW_BLOCK, use_threads=False),
+        # Our own (trimmed) header names, so that " personal_id" is personal_id and every
+        # column is read as text (leading zeros of ID numbers survive).
+        read_options=pcsv.ReadOptions(
+            block_size=_ARROW_BLOCK, use_threads=False, column_names=header, skip_rows=1
+        ),
         parse_options=pcsv.ParseOptions(invalid_row_handler=on_invalid),
         convert_options=pcsv.ConvertOptions(
             column_types={name: pa.string() for name in header}, strings_can_be_null=False
