@@ -315,3 +315,9 @@ def test_header_names_are_trimmed_and_ids_keep_leading_zeros(
     )
     assert _import(session, path).inserted == 1
     assert session.get(Citizen, "001085000321") is not None
+
+
+def test_a_nul_character_is_refused_on_every_backend(session: Session, tmp_path: Path) -> None:
+    row = person(permanent_address="Số 1\x00ngõ 2")
+    exc = _rejected(session, write_csv(tmp_path / "nul.csv", [person(), row]))
+    assert _problems(exc) == {(2, "permanent_address")}

@@ -422,6 +422,10 @@ def normalise(raw: RawBatch, *, communes: frozenset[str], today: dt.date) -> Nor
     batch = raw.batch
     check = _Checker(raw.rows)
 
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        # PostgreSQL cannot store NUL in text, and no register value contains one.
+        check.flag(pc.match_substring(column, "\x00"), name, "contains a NUL character")
+
     pid = _clean(batch, "personal_id")
     check.flag(pc.is_null(pid), "personal_id", "required value is empty")
     check.flag(
