@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -96,16 +95,14 @@ def test_provinces_carry_an_approximate_population(session: Session) -> None:
     assert {p.code: p.population for p in get_index().provinces()} == populations
 
 
-def test_fresh_load_is_fast(tmp_path: Path) -> None:
+def test_fresh_load_inserts_every_unit(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
     upgrade(engine)
     loader.read_source.cache_clear()
     try:
         with Session(engine) as s:
-            started = time.perf_counter()
             summary = loader.load(s)
             s.commit()
-            elapsed = time.perf_counter() - started
         assert summary.inserted == {
             "province": 34,
             "legacy_province": 63,
@@ -114,6 +111,5 @@ def test_fresh_load_is_fast(tmp_path: Path) -> None:
             "legacy_commune": 10035,
             "commune_conversion": 10597,
         }
-        assert elapsed < 2.0
     finally:
         engine.dispose()
