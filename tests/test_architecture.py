@@ -18,6 +18,7 @@ ALLOWED = {
     "vn": set(),
     "geo": {"vn", "db", "errors", "enums"},
     "registry": {"vn", "geo", "db", "errors", "enums"},
+    "audit": {"db", "errors", "enums"},
 }
 
 

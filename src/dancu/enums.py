@@ -66,3 +66,23 @@ class DuplicateStatus(StrEnum):
     OPEN = "open"
     NOT_SAME = "not_same"
     MERGED = "merged"
+
+
+class ActorKind(StrEnum):
+    """Who read a person's data, for the access log (nhật ký khai thác)."""
+
+    OFFICIAL = "official"
+    CLIENT = "client"
+    CITIZEN = "citizen"
+    SYSTEM = "system"
+
+
+class AccessChannel(StrEnum):
+    """Through which door a person's data was read, for the access log."""
+
+    WEB = "web"
+    API = "api"
+    VERIFY = "verify"
+    PORTAL = "portal"
+    CLI = "cli"
+    BATCH = "batch"

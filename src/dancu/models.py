@@ -1,7 +1,8 @@
 """Imports every domain's models so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+from dancu.audit import models as audit_models
 from dancu.db import Base
 from dancu.geo import models as geo_models
 from dancu.registry import models as registry_models
 
-__all__ = ["Base", "geo_models", "registry_models"]
+__all__ = ["Base", "audit_models", "geo_models", "registry_models"]

@@ -26,9 +26,11 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
 from dancu import __version__, bootstrap
+from dancu.audit import service as audit
 from dancu.config import get_settings
 from dancu.db import make_engine, make_sessionmaker, unit_of_work
 from dancu.errors import DancuError, ValidationFailed
@@ -43,6 +45,10 @@ app = typer.Typer(
 )
 registry_app = typer.Typer(help="Import and export the register.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
+audit_app = typer.Typer(
+    help="The access log: who read whose data, when and why.", no_args_is_help=True
+)
+app.add_typer(audit_app, name="audit")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -186,6 +192,64 @@ def registry_export(
     except DancuError as exc:
         raise _fail(exc) from None
     out.print(f"exported {rows:,} citizens to {file}", markup=False)
+
+
+def _anchor(value: str | None) -> audit.Anchor | None:
+    """Parse ``ID:SHA256`` (as printed by ``dancu audit verify``) into an anchor."""
+    if value is None:
+        return None
+    entry_id, sep, entry_hash = value.partition(":")
+    if not sep or not entry_id.isdigit():
+        raise typer.BadParameter(
+            "expected ID:SHA256, for example 1042:3f7a…", param_hint="--anchor"
+        )
+    return audit.Anchor(int(entry_id), entry_hash.strip().lower())
+
+
+@audit_app.command("verify")
+def audit_verify(
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            help="ID:SHA256 of an entry published earlier; also catches a rewritten chain "
+            "and entries deleted from the end."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="Entries read at a time (memory bound).")
+    ] = 10_000,
+) -> None:
+    """Recompute the access log's hash chain; exit 1 and name the first broken link if any.
+
+    Reads only: unlike the other commands it neither creates nor upgrades the schema.
+    """
+
+    pinned = _anchor(anchor)
+    engine = make_engine(get_settings().database_url)
+    try:
+        if not inspect(engine).has_table("access_log"):
+            err.print(
+                "error: this database has no access log (run `dancu serve` first)", markup=False
+            )
+            raise typer.Exit(1)
+        with make_sessionmaker(engine)() as session:
+            result = audit.verify(session, batch_size=batch_size, anchor=pinned)
+    except DancuError as exc:
+        raise _fail(exc) from None
+    finally:
+        engine.dispose()
+    if result.broken is not None:
+        err.print(
+            f"access log broken at entry {result.broken.entry_id} "
+            f"({result.broken.problem.value}): {result.broken.detail}",
+            markup=False,
+        )
+        err.print(f"{result.entries:,} entries before it are intact", markup=False)
+        raise typer.Exit(1)
+    line = f"access log intact: {result.entries} entries"
+    if result.last is not None:
+        line += f"; last entry {result.last.entry_id}:{result.last.entry_hash}"
+    out.print(line, markup=False)
 
 
 @app.command()

@@ -1,0 +1,98 @@
+"""The access log (nhật ký khai thác): one row each time anyone reads a person's data.
+
+The table is append-only and tamper-evident: every entry carries the SHA-256 of its own
+content and of the entry before it (``prev_hash``), so changing, deleting or inserting an
+entry breaks the chain at that point. ``dancu.audit.service`` is the only writer; the exact
+serialisation that is hashed is documented there and in docs/audit.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    String,
+    TypeDecorator,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dancu.db import Base
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A time-zone-aware timestamp stored in UTC and read back as an aware UTC datetime.
+
+    SQLite has no time zone type: SQLAlchemy stores the wall-clock text and drops the offset.
+    Converting to UTC on the way in and labelling UTC on the way out gives both backends the
+    same values, which the hash chain needs (a hash computed on write must match on read).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("access log times must be time-zone aware")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self,
+        value: dt.datetime | None,
+        dialect: Dialect,  # noqa: ARG002 (the signature TypeDecorator calls)
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class AccessLog(Base):
+    """One read of one person's data: who, for which organisation, which fields, why, when.
+
+    ``id`` is the position in the chain: 1, 2, 3 … with no gaps. ``service.record`` assigns
+    it as the previous entry's id plus one while holding the append lock, instead of taking
+    it from a sequence, because a PostgreSQL sequence leaves a gap behind every rolled-back
+    transaction and a gap must mean a deleted entry. The primary key then also refuses a
+    second entry at the same position, so two writers can never fork the chain.
+    """
+
+    __tablename__ = "access_log"
+    __table_args__ = (
+        CheckConstraint(
+            "actor_kind IN ('official', 'client', 'citizen', 'system')", name="actor_kind"
+        ),
+        CheckConstraint("purpose <> ''", name="purpose"),
+        Index("ix_access_log_personal_id_occurred_at", "personal_id", "occurred_at"),
+        Index("ix_access_log_organization_occurred_at", "organization", "occurred_at"),
+        Index("ix_access_log_actor_occurred_at", "actor", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    occurred_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    # Who: an official's username, a partner's OAuth client id, a citizen's e-ID subject.
+    actor: Mapped[str] = mapped_column(String(100))
+    actor_kind: Mapped[str] = mapped_column(String(8))
+    organization: Mapped[str | None] = mapped_column(String(200))
+    # The person whose data was read.
+    personal_id: Mapped[str] = mapped_column(String(12))
+    # Names of the fields read, sorted and without repeats.
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    purpose: Mapped[str] = mapped_column(String(300))
+    channel: Mapped[str] = mapped_column(String(20))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[str | None] = mapped_column(String(40))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
