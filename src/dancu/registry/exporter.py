@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dancu.errors import ValidationFailed
-from dancu.registry.interchange import COLUMNS, STRING_SCHEMA
+from dancu.registry.interchange import COLUMNS, STRING_SCHEMA, format_partial
 from dancu.registry.models import Citizen
 
 SCHEMA = STRING_SCHEMA
@@ -43,7 +43,6 @@ _SELECTED = (
     Citizen.place_of_origin,
     Citizen.phone,
 )
-_CUT = {"day": 10, "month": 7, "year": 4}
 
 
 def _batch(rows: list[tuple[object, ...]]) -> pa.RecordBatch:
@@ -52,7 +51,7 @@ def _batch(rows: list[tuple[object, ...]]) -> pa.RecordBatch:
         (pid, name, birth, precision, sex, status, death, *rest) = r
         cols[0].append(pid)  # type: ignore[arg-type]
         cols[1].append(name)  # type: ignore[arg-type]
-        cols[2].append(str(birth)[: _CUT[str(precision)]])
+        cols[2].append(format_partial(birth, str(precision)))  # type: ignore[arg-type]
         cols[3].append(sex)  # type: ignore[arg-type]
         cols[4].append(status)  # type: ignore[arg-type]
         cols[5].append(str(death)[:10] if death is not None else None)

@@ -40,7 +40,13 @@ from dancu.db import execute_count
 from dancu.errors import Problem, ValidationFailed
 from dancu.geo.models import Commune
 from dancu.registry import duplicates, pipeline
-from dancu.registry.interchange import COLUMNS, STAGING_SCHEMA, RawBatch, open_source
+from dancu.registry.interchange import (
+    COLUMNS,
+    STAGING_SCHEMA,
+    RawBatch,
+    format_partial,
+    open_source,
+)
 from dancu.registry.models import Citizen, ImportBatch, Residence
 
 log = logging.getLogger(__name__)
@@ -553,15 +559,10 @@ def _staged_rows(session: Session, rows: set[int]) -> list[dict[str, Any]]:
         ).mappings():
             row = {c: _comparable(rec.get(c)) for c in COLUMNS if c in rec}
             row["household_id"] = rec["household_id"]
-            row["birth_date"] = _format_partial(rec["birth_date"], rec["birth_date_precision"])
+            row["birth_date"] = format_partial(rec["birth_date"], rec["birth_date_precision"])
             row["row"] = rec["row_no"]
             out.append(row)
     return out
-
-
-def _format_partial(value: object, precision: str) -> str:
-    iso = str(_comparable(value))
-    return {"year": iso[:4], "month": iso[:7]}.get(precision, iso[:10])
 
 
 def import_file(

@@ -97,6 +97,16 @@ STAGING_SCHEMA = pa.schema(
     ]
 )
 
+_PARTIAL_LENGTH = {"day": 10, "month": 7, "year": 4}
+
+
+def format_partial(value: dt.date | str, precision: str) -> str:
+    """A stored birth date (its first possible day) written back as ``YYYY-MM-DD``,
+    ``YYYY-MM`` or ``YYYY`` according to its precision."""
+    text = value.isoformat() if isinstance(value, dt.date) else str(value)
+    return text[: _PARTIAL_LENGTH[precision]]
+
+
 _SCAN_BLOCK = 8 << 20
 _ARROW_BLOCK = 16 << 20
 _PRECISION_BY_LENGTH = {10: "day", 7: "month", 4: "year"}
