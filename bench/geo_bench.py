@@ -1,6 +1,6 @@
 """Administrative units: how long a fresh load takes and how fast addresses parse.
 
-    .venv/bin/python bench/geo_bench.py
+.venv/bin/python bench/geo_bench.py
 """
 
 from __future__ import annotations
