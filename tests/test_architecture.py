@@ -19,6 +19,7 @@ ALLOWED = {
     "geo": {"vn", "db", "errors", "enums"},
     "registry": {"vn", "geo", "db", "errors", "enums"},
     "audit": {"db", "errors", "enums"},
+    "reconcile": {"vn", "geo", "registry", "db", "errors", "enums"},
 }
 
 

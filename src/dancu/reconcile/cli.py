@@ -1,0 +1,196 @@
+"""``dancu reconcile FILE --out DIR`` (CONTRACTS §1 and §3).
+
+Exit codes: 0 success; 1 a user error (bad input: the message on stderr names the row, column
+and problem, and the output directory is left as it was); 2 a usage error (a missing argument,
+a malformed or repeated ``--column``). A progress bar with rows/s shows on a terminal; otherwise
+one summary line is printed.
+
+The command is a standalone Typer app (``reconcile_cli``, also ``python -m dancu.reconcile``);
+the main ``dancu`` app registers :func:`reconcile_command` as its ``reconcile`` command. The
+register is read from ``DANCU_DATABASE_URL`` (the same default as ``dancu serve``) or, with
+``--register``, from a snapshot written by ``dancu registry export``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from dancu.db import is_sqlite, make_engine
+from dancu.errors import DancuError, ValidationFailed
+from dancu.reconcile.columns import FIELDS
+from dancu.reconcile.service import ReconcileSummary, reconcile
+
+__all__ = ["main", "parse_columns", "reconcile_cli", "reconcile_command"]
+
+DEFAULT_DATABASE_URL = "sqlite:///./dancu.db"
+
+reconcile_cli = typer.Typer(
+    help="Check a sectoral file against the population register.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = Console(highlight=False, soft_wrap=True)
+
+
+def parse_columns(values: list[str]) -> dict[str, str]:
+    """``field=HEADER`` options as a mapping; a usage error for anything malformed or repeated."""
+    mapping: dict[str, str] = {}
+    for value in values:
+        name, sep, header = value.partition("=")
+        name, header = name.strip(), header.strip()
+        if not sep or not name or not header:
+            raise typer.BadParameter(f"{value!r}: expected field=HEADER", param_hint="--column")
+        if name not in FIELDS:
+            raise typer.BadParameter(
+                f"unknown field {name!r}; expected one of {', '.join(FIELDS)}",
+                param_hint="--column",
+            )
+        if name in mapping:
+            raise typer.BadParameter(
+                f"{name} is mapped twice ({mapping[name]!r} and {header!r})", param_hint="--column"
+            )
+        mapping[name] = header
+    by_header: dict[str, str] = {}
+    for name, header in mapping.items():
+        if header in by_header:
+            raise typer.BadParameter(
+                f"column {header!r} is mapped twice (to {by_header[header]} and {name})",
+                param_hint="--column",
+            )
+        by_header[header] = name
+    return mapping
+
+
+@contextmanager
+def _progress() -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
+    """(advance, set_total): a live bar with rows/s on a terminal, nothing otherwise."""
+    if not sys.stdout.isatty():
+        yield (lambda _n: None), (lambda _n: None)
+        return
+    bar = Progress(
+        TextColumn("reconciling"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=_out,
+    )
+    task = bar.add_task("reconciling", total=None, rate="")
+    with bar:
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+            current = bar.tasks[0]
+            if current.elapsed:
+                bar.update(task, rate=f"{current.completed / current.elapsed:,.0f} rows/s")
+
+        yield advance, (lambda total: bar.update(task, total=total))
+
+
+def _fail(exc: DancuError) -> typer.Exit:
+    _err.print(f"error: {exc.message}", markup=False)
+    if isinstance(exc, ValidationFailed):
+        for problem in exc.problems:
+            _err.print(f"  {problem}", markup=False)
+    _err.print("nothing was written", markup=False)
+    return typer.Exit(1)
+
+
+def _warn_unreadable(summary: ReconcileSummary) -> None:
+    for name, found in summary.unreadable.items():
+        if found["count"]:
+            rows = ", ".join(map(str, found["first_rows"]))
+            _err.print(
+                f"warning: column {name}: {found['count']:,} values could not be read "
+                f"(rows {rows}{', ...' if found['count'] > len(found['first_rows']) else ''}); "
+                "they count as disagreeing with the register",
+                markup=False,
+            )
+
+
+def _run(
+    file: Path,
+    out: Path,
+    columns: dict[str, str],
+    sheet: str | None,
+    register: Path | None,
+    database_url: str,
+) -> ReconcileSummary:
+    with _progress() as (advance, set_total):
+        if register is not None:
+            return reconcile(
+                None, file, out, columns=columns, sheet=sheet, progress=advance,
+                on_total=set_total, register=register,
+            )  # fmt: skip
+        if is_sqlite(database_url):
+            db_file = database_url.split("///", 1)[-1]
+            if db_file and db_file != ":memory:" and not Path(db_file).is_file():
+                raise DancuError(
+                    f"no register at {db_file}: set DANCU_DATABASE_URL, or give --register"
+                )
+        engine = make_engine(database_url)
+        try:
+            with Session(engine) as session:
+                return reconcile(
+                    session, file, out, columns=columns, sheet=sheet, progress=advance,
+                    on_total=set_total,
+                )  # fmt: skip
+        except SQLAlchemyError as exc:
+            raise DancuError(f"cannot read the register: {exc.__class__.__name__}") from exc
+        finally:
+            engine.dispose()
+
+
+@reconcile_cli.command("reconcile")
+def reconcile_command(
+    file: Annotated[Path, typer.Argument(help="Sectoral file: .csv (UTF-8), .xlsx or .parquet.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the results.")],
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--column",
+            help="Map a field to a header: field=HEADER (fields: "
+            + ", ".join(FIELDS)
+            + "). Repeatable.",
+        ),
+    ] = None,
+    sheet: Annotated[
+        str | None, typer.Option("--sheet", help="Spreadsheet sheet (default: the first).")
+    ] = None,
+    register: Annotated[
+        Path | None,
+        typer.Option(
+            "--register", help="Read the register from a snapshot (dancu registry export)."
+        ),
+    ] = None,
+    database_url: Annotated[
+        str,
+        typer.Option(
+            "--database-url", envvar="DANCU_DATABASE_URL", help="The register's database."
+        ),
+    ] = DEFAULT_DATABASE_URL,
+) -> None:
+    """Check a sectoral file against the register: status, ID, mismatched fields, duplicates."""
+    columns = parse_columns(column or [])
+    try:
+        summary = _run(file, out, columns, sheet, register, database_url)
+    except DancuError as exc:
+        raise _fail(exc) from None
+    _warn_unreadable(summary)
+    _out.print(summary.line(), markup=False)
+
+
+def main() -> None:
+    """Run the standalone command (``python -m dancu.reconcile``)."""
+    reconcile_cli()

@@ -1,0 +1,336 @@
+"""What an official reads: ``summary.json``, ``report.html`` and ``results.xlsx``.
+
+The report opens offline: one HTML file with Plotly's JavaScript embedded inline (no CDN), the
+charts (statuses, mismatches by field and by province, stage timings) and tables of figures.
+It holds no personal data: counts, row numbers and masked ID numbers (``001******123``) only.
+Labels are Vietnamese with the English term in brackets, as officials read them.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+import plotly.io as pio
+import pyarrow as pa
+import xlsxwriter
+
+from dancu.reconcile.exact import MISMATCH_FIELDS, RESULT_COLUMNS, STATUSES
+
+__all__ = [
+    "FIELD_LABELS",
+    "STATUS_LABELS",
+    "write_html",
+    "write_summary",
+    "write_xlsx",
+]
+
+STATUS_LABELS: dict[str, tuple[str, str]] = {
+    "match": (
+        "Khớp",
+        "the ID is in the register, the person is alive and every given field agrees",
+    ),
+    "mismatch": (
+        "Sai lệch",
+        "the ID is in the register, the person is alive, and at least one given field disagrees",
+    ),
+    "deceased": ("Đã mất", "the ID is in the register and the person is deceased"),
+    "not_found": (
+        "Không tìm thấy",
+        "a well-formed 12-digit number that the register does not hold, "
+        "neither as a personal ID nor as an old CMND number",
+    ),
+    "invalid_id": (
+        "Số không hợp lệ",
+        "a number is given but is not 12 digits after removing spaces and dots",
+    ),
+    "missing_id": ("Thiếu số định danh", "no ID number is given"),
+}
+"""Vietnamese label and English meaning of each status (CONTRACTS §3)."""
+
+FIELD_LABELS: dict[str, str] = {
+    "full_name": "Họ và tên",
+    "birth_date": "Ngày sinh",
+    "sex": "Giới tính",
+    "address": "Địa chỉ (xã, phường)",
+}
+_COLOURS = {
+    "match": "#2e7d32",
+    "mismatch": "#f9a825",
+    "deceased": "#616161",
+    "not_found": "#c62828",
+    "invalid_id": "#8e24aa",
+    "missing_id": "#1565c0",
+}
+_EXCEL_ROWS = 1_048_575  # data rows per sheet under a header row
+_IN_MEMORY_ROWS = 250_000
+
+
+def write_summary(path: Path, summary: Mapping[str, Any]) -> None:
+    """``summary.json``: UTF-8, keys in a stable order."""
+    path.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------ HTML
+
+
+def _bar(
+    labels: Sequence[str],
+    values: Sequence[float],
+    colours: Sequence[str] | None,
+    title: str,
+    *,
+    flip: bool,
+) -> go.Figure:
+    labels, values = list(labels), list(values)
+    bar = (
+        go.Bar(y=labels, x=values, orientation="h", marker_color=colours, text=values)
+        if flip
+        else go.Bar(x=labels, y=values, marker_color=colours, text=values)
+    )
+    fig = go.Figure(bar)
+    fig.update_layout(title=title, height=360, margin={"l": 40, "r": 20, "t": 50, "b": 40})
+    return fig
+
+
+def _province_figure(provinces: list[dict[str, Any]]) -> go.Figure:
+    names = [p["province"] for p in provinces][::-1]
+    fig = go.Figure()
+    for status in STATUSES:
+        fig.add_trace(
+            go.Bar(
+                y=names,
+                x=[p["statuses"][status] for p in provinces][::-1],
+                name=f"{STATUS_LABELS[status][0]} ({status})",
+                orientation="h",
+                marker_color=_COLOURS[status],
+            )
+        )
+    fig.update_layout(
+        barmode="stack",
+        title="Theo tỉnh, thành phố (by province of the register's permanent commune)",
+        height=max(360, 24 * len(names) + 120),
+        margin={"l": 160, "r": 20, "t": 50, "b": 40},
+    )
+    return fig
+
+
+def _province_mismatch_figure(provinces: list[dict[str, Any]]) -> go.Figure:
+    names = [p["province"] for p in provinces][::-1]
+    fig = go.Figure()
+    for name in MISMATCH_FIELDS:
+        fig.add_trace(
+            go.Bar(
+                y=names,
+                x=[p["mismatched_fields"][name] for p in provinces][::-1],
+                name=f"{FIELD_LABELS[name]} ({name})",
+                orientation="h",
+            )
+        )
+    fig.update_layout(
+        barmode="stack",
+        title="Sai lệch theo tỉnh và trường (mismatches by province and field)",
+        height=max(360, 24 * len(names) + 120),
+        margin={"l": 160, "r": 20, "t": 50, "b": 40},
+    )
+    return fig
+
+
+def _table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:2rem auto;
+max-width:1100px;color:#212121;padding:0 1rem}
+h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.25rem .6rem;
+text-align:left}th{background:#f5f5f5}.note{background:#fff8e1;padding:.6rem;border-left:4px
+solid #f9a825}.muted{color:#666;font-size:.9rem}
+"""
+
+
+def write_html(path: Path, summary: Mapping[str, Any]) -> None:
+    """``report.html``: self-contained, charts inline, no personal data."""
+    rows = int(summary["rows"])
+    statuses: dict[str, int] = summary["statuses"]
+    fields: dict[str, int] = summary["mismatched_fields"]
+    timings: dict[str, float] = summary["timings"]
+    stages = [k for k in ("read", "normalise", "exact", "suggestions", "write") if k in timings]
+    figures = [
+        _bar(
+            [f"{STATUS_LABELS[s][0]} ({s})" for s in STATUSES],
+            [statuses[s] for s in STATUSES],
+            [_COLOURS[s] for s in STATUSES],
+            "Kết quả theo trạng thái (rows by status)",
+            flip=False,
+        ),
+        _bar(
+            [f"{FIELD_LABELS[f]} ({f})" for f in MISMATCH_FIELDS],
+            [fields[f] for f in MISMATCH_FIELDS],
+            None,
+            "Trường sai lệch (mismatches by field)",
+            flip=False,
+        ),
+        _province_figure(summary["provinces"]),
+        _province_mismatch_figure(summary["provinces"]),
+        _bar(
+            stages,
+            [round(timings[k], 2) for k in stages],
+            None,
+            "Thời gian từng bước, giây (stage timings, seconds)",
+            flip=True,
+        ),
+    ]
+    charts = [
+        pio.to_html(fig, include_plotlyjs=(i == 0), full_html=False, config={"responsive": True})
+        for i, fig in enumerate(figures)
+    ]
+    source = summary["input"]
+    status_table = _table(
+        ["Trạng thái (status)", "Số dòng (rows)", "Tỷ lệ (rate)", "Ý nghĩa (meaning)"],
+        (
+            (f"{STATUS_LABELS[s][0]} ({s})", f"{statuses[s]:,}", f"{summary['rates'][s]:.2%}",
+             STATUS_LABELS[s][1])
+            for s in STATUSES
+        ),
+    )  # fmt: skip
+    unreadable = summary["unreadable"]
+    unreadable_table = _table(
+        ["Trường (field)", "Số dòng (rows)", "Các dòng đầu tiên (first rows)"],
+        (
+            (f"{FIELD_LABELS[f]} ({f})", f"{v['count']:,}", ", ".join(map(str, v["first_rows"])))
+            for f, v in unreadable.items()
+        ),
+    )
+    examples = _table(
+        ["Dòng (row)", "Số định danh (masked)", "Trường sai lệch (fields)"],
+        ((e["row"], e["personal_id"], e["mismatched_fields"]) for e in summary["examples"]),
+    )
+    columns = _table(
+        ["Trường (field)", "Cột trong tệp (column in the file)"], source["columns"].items()
+    )
+    suggestions = summary["suggestions"]["note"]
+    title = f"Đối chiếu dữ liệu: {source['file']}"
+    body = f"""<!DOCTYPE html>
+<html lang="vi"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{_STYLE}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>{rows:,} dòng đối chiếu với Cơ sở dữ liệu quốc gia về dân cư ({rows:,} rows checked
+against the population register), {summary["duplicates"]:,} dòng trùng
+(duplicates of an earlier row), {summary["found_by_legacy_number"]:,} tìm thấy qua số CMND cũ
+(found by an old CMND number). Thời gian (time): {timings["total"]:.1f} s.</p>
+<p class="muted">Tệp (file): {html.escape(source["file"])}
+{f"— trang tính (sheet) {html.escape(str(source['sheet']))}" if source.get("sheet") else ""}
+— dòng tiêu đề (header line) {source["header_line"]}. Báo cáo không chứa dữ liệu cá nhân
+(no personal data: counts, row numbers and masked ID numbers only).</p>
+<h2>Trạng thái (statuses)</h2>{status_table}{charts[0]}
+<h2>Sai lệch (mismatches)</h2>{charts[1]}
+<h3>Ví dụ (first mismatched rows)</h3>{examples}
+<h2>Giá trị không đọc được (values that could not be read)</h2>
+<p class="muted">A value that cannot be read counts as disagreeing with the register.</p>
+{unreadable_table}
+<h2>Theo tỉnh (by province)</h2>{charts[2]}{charts[3]}
+<h2>Thời gian (timings)</h2>{charts[4]}
+<h2>Cột đã nhận diện (columns recognised)</h2>{columns}
+<p class="note">{html.escape(suggestions)}</p>
+</body></html>
+"""
+    path.write_text(body, encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------ Excel
+
+
+TOO_LARGE_NOTE = (
+    "Kết quả có hơn 1.048.575 dòng, quá giới hạn một trang tính Excel: xem results.csv hoặc "
+    "results.parquet. / The results have more rows than an Excel sheet holds: use results.csv "
+    "or results.parquet."
+)
+
+
+def _overview(book: Any, summary: Mapping[str, Any], bold: Any, fits: bool) -> None:
+    overview = book.add_worksheet("Tóm tắt")
+    overview.set_column(0, 0, 34)
+    overview.set_column(1, 1, 14)
+    overview.set_column(2, 2, 90)
+    status_head = ("Trạng thái (status)", "Số dòng (rows)", "Ý nghĩa (meaning)")
+    field_head = ("Trường sai lệch (mismatched field)", "Số dòng (rows)")
+    lines: list[tuple[Any, ...]] = [
+        ("Tệp (file)", summary["input"]["file"]),
+        ("Số dòng (rows)", summary["rows"]),
+        () if fits else (TOO_LARGE_NOTE,),
+        status_head,
+        *(
+            (f"{STATUS_LABELS[s][0]} ({s})", summary["statuses"][s], STATUS_LABELS[s][1])
+            for s in STATUSES
+        ),
+        (),
+        field_head,
+        *((f"{FIELD_LABELS[f]} ({f})", summary["mismatched_fields"][f]) for f in MISMATCH_FIELDS),
+        (),
+        ("Dòng trùng (duplicates)", summary["duplicates"]),
+        ("Thời gian, giây (seconds)", round(float(summary["timings"]["total"]), 2)),
+        (),
+        (summary["suggestions"]["note"],),
+    ]
+    for r, line in enumerate(lines):
+        overview.write_row(r, 0, line, bold if line in (status_head, field_head) else None)
+
+
+def write_xlsx(
+    path: Path, summary: Mapping[str, Any], results: Iterable[pa.RecordBatch], *, rows: int
+) -> None:
+    """``results.xlsx``: a summary sheet, then the results on one sheet.
+
+    ID numbers are written as text so that Excel keeps their leading zeros. The summary sheet
+    explains each status in Vietnamese and English (a label per row would cost a fifth of the
+    time: xlsxwriter spends about 7 µs a cell). Results longer than a sheet (1,048,575 rows)
+    are left to results.csv and results.parquet, and the summary sheet says so.
+    """
+    fits = rows <= _EXCEL_ROWS
+    # constant_memory streams rows to disk (bounded memory) but costs a third more per cell
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": rows > _IN_MEMORY_ROWS})
+    try:
+        bold = book.add_format({"bold": True})
+        _overview(book, summary, bold, fits)
+        sheet = book.add_worksheet("Kết quả")
+        sheet.write_row(0, 0, RESULT_COLUMNS, bold)
+        sheet.set_column(0, 0, 9)
+        sheet.set_column(1, 1, 12)
+        sheet.set_column(2, 2, 15, book.add_format({"num_format": "@"}))
+        sheet.set_column(3, 3, 34)
+        sheet.freeze_panes(1, 0)
+        if not fits:
+            sheet.write_string(1, 0, TOO_LARGE_NOTE)
+            return
+        written = 0
+        for batch in results:
+            numbers, statuses, ids, fields, suggested, scores, duplicates = (
+                batch.column(i).to_pylist() for i in range(batch.num_columns)
+            )
+            for i, number in enumerate(numbers):
+                written += 1
+                # typed writes of the non-empty cells only: xlsxwriter costs ~7 µs a cell
+                sheet.write_number(written, 0, number)
+                sheet.write_string(written, 1, statuses[i])
+                if ids[i] is not None:
+                    sheet.write_string(written, 2, ids[i])
+                if fields[i] is not None:
+                    sheet.write_string(written, 3, fields[i])
+                if suggested[i] is not None:
+                    sheet.write_string(written, 4, suggested[i])
+                if scores[i] is not None:
+                    sheet.write_number(written, 5, scores[i])
+                if duplicates[i] is not None:
+                    sheet.write_number(written, 6, duplicates[i])
+    finally:
+        book.close()
