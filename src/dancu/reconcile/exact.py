@@ -200,6 +200,8 @@ class Workspace:
             config={"memory_limit": memory_limit, "temp_directory": str(spill)},
         )
         self.con.execute("SET enable_progress_bar = false")
+        # every result that must keep an order says ORDER BY; the rest may stream (less memory)
+        self.con.execute("SET preserve_insertion_order = false")
         self.con.register("_empty", GIVEN_SCHEMA.empty_table())
         self.con.execute("CREATE TABLE given AS SELECT * FROM _empty")
         self.con.unregister("_empty")
