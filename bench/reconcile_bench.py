@@ -9,7 +9,7 @@ Builds, once per work directory:
   ``DD/MM/YYYY`` and other forms, addresses in old (pre-2025) or new units, some wrong fields,
   unknown, malformed and missing IDs, old CMND numbers, deceased people, repeated rows.
 
-Then runs ``python -m dancu.reconcile FILE --out DIR`` in a child process, as an official
+Then runs ``dancu reconcile FILE --out DIR`` in a child process, as an official
 would, and reports its wall time, peak memory and the stage timings from ``summary.json``
 as JSON lines (copy them into docs/benchmarks.md with the date and machine).
 
@@ -229,7 +229,7 @@ def run_reconcile(url: str, path: Path, out: Path, backend: str, rows: int) -> N
     env = {**os.environ, "DANCU_DATABASE_URL": url}
     started = time.perf_counter()
     done = subprocess.run(
-        ["/usr/bin/time", "-f", "maxrss_kb=%M", sys.executable, "-m", "dancu.reconcile",
+        ["/usr/bin/time", "-f", "maxrss_kb=%M", sys.executable, "-m", "dancu", "reconcile",
          str(path), "--out", str(out)],
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip

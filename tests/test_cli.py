@@ -135,3 +135,24 @@ def test_serve_seeds_a_demo_and_answers(tmp_path: Path) -> None:
         output, _ = server.communicate(timeout=20)
     assert "seeded a demo population of 400" in output
     assert f"http://127.0.0.1:{port}/" in output
+
+
+def test_reconcile_is_a_dancu_command(dancu: CliRunner, tmp_path: Path) -> None:
+    register = write_csv(tmp_path / "register.csv", [person(personal_id="001085000555")])
+    sector = tmp_path / "bank.csv"
+    sector.write_text(
+        "so_cccd,ho_ten,ngay_sinh\n001 085 000 555,NGUYEN VAN THU,14/03/1985\n"
+        "001085000556,Lê Văn Khác,1990\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = dancu.invoke(
+        app, ["reconcile", str(sector), "--out", str(out), "--register", str(register)]
+    )
+    assert result.exit_code == 0, result.output
+    with (out / "results.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["row"], r["status"], r["personal_id"]) for r in rows] == [
+        ("1", "match", "001085000555"),
+        ("2", "not_found", ""),
+    ]

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from dancu import bootstrap
+from dancu.cli.reconcile import reconcile_cli
 from dancu.db import make_engine
-from dancu.reconcile.cli import reconcile_cli
 from dancu.reconcile.service import OUTPUT_FILES
 from dancu.registry import importer
 from tests.reconcile.helpers import DEAD, REGISTER, row, write_rows
@@ -124,10 +124,10 @@ def test_missing_arguments_are_usage_errors(tmp_path: Path) -> None:
     assert CliRunner().invoke(reconcile_cli, [str(tmp_path / "in.csv")]).exit_code == 2
 
 
-def test_runs_as_a_module(snapshot: Path, tmp_path: Path) -> None:
+def test_runs_as_dancu_reconcile(snapshot: Path, tmp_path: Path) -> None:
     path = write_rows(tmp_path / "in.csv", [row()])
     done = subprocess.run(
-        [sys.executable, "-m", "dancu.reconcile", str(path), "--out", str(tmp_path / "o"),
+        [sys.executable, "-m", "dancu", "reconcile", str(path), "--out", str(tmp_path / "o"),
          "--register", str(snapshot)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip

@@ -21,7 +21,10 @@ from dancu.vn import personal_id as vn_ids
 from dancu.vn.dates import PartialDate
 from tests.registry.factories import commune_codes, family, person, write_csv
 
-T0 = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
+
+def _soon() -> dt.datetime:
+    """A moment just after now: events are recorded after the records they change exist."""
+    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
 
 
 @pytest.fixture
@@ -53,7 +56,7 @@ def _birth(session: Session, rows: list[dict[str, str]], **kw: object) -> Citize
         legal_basis="Luật Hộ tịch 2014",
         birth=birth,
     )
-    return events.apply(session, event, now=T0)
+    return events.apply(session, event, now=_soon())
 
 
 def test_birth_allocates_a_structured_number_and_joins_the_household(
@@ -143,7 +146,7 @@ def test_death_closes_the_record_and_ends_residences(
         personal_id=mother,
         legal_basis="Luật Hộ tịch 2014",
     )
-    events.apply(session, event, now=T0)
+    events.apply(session, event, now=_soon())
     person_ = registry.get_or_raise(session, mother)
     assert (person_.status, person_.death_date) == ("deceased", dt.date(2025, 12, 1))
     assert all(
@@ -152,7 +155,7 @@ def test_death_closes_the_record_and_ends_residences(
     )
     assert registry.lookup(session, mother) is not None, "the deceased stay findable"
     with pytest.raises(ValidationFailed):
-        events.apply(session, event, now=T0)
+        events.apply(session, event, now=_soon())
 
 
 def test_death_before_birth_is_refused(session: Session, household: list[dict[str, str]]) -> None:
@@ -163,7 +166,7 @@ def test_death_before_birth_is_refused(session: Session, household: list[dict[st
         personal_id=household[2]["personal_id"],
     )
     with pytest.raises(ValidationFailed, match="before the birth"):
-        events.apply(session, event, now=T0)
+        events.apply(session, event, now=_soon())
 
 
 def test_head_with_members_cannot_die_without_a_new_head(
@@ -176,7 +179,7 @@ def test_head_with_members_cannot_die_without_a_new_head(
         personal_id=household[0]["personal_id"],
     )
     with pytest.raises(ValidationFailed, match="head"):
-        events.apply(session, event, now=T0)
+        events.apply(session, event, now=_soon())
 
 
 def test_correction_writes_history_and_as_of_reads_the_past(
@@ -197,15 +200,16 @@ def test_correction_writes_history_and_as_of_reads_the_past(
             "expected_version": before.version,
         },
     )
-    events.apply(session, event, now=T0)
+    when = _soon()
+    events.apply(session, event, now=when)
     rows = registry.history(session, pid)
     assert [(h.field, h.old_value, h.new_value, h.source, h.actor) for h in rows] == [
         ("full_name", "Trần Thị Con", "Trần Thị Con Gái", "event", "officer-2")
     ]
     assert rows[0].legal_basis == "Nghị định 123/2015/NĐ-CP"
-    past = registry.as_of(session, pid, T0 - dt.timedelta(seconds=1))
+    past = registry.as_of(session, pid, when - dt.timedelta(seconds=1))
     assert past is not None and past["full_name"] == "Trần Thị Con"
-    now = registry.as_of(session, pid, T0)
+    now = registry.as_of(session, pid, when)
     assert now is not None and now["full_name"] == "Trần Thị Con Gái"
     assert registry.get_or_raise(session, pid).name_key == "tran thi con gai"
 
@@ -250,11 +254,11 @@ def test_marriage_and_divorce_keep_both_links(
         personal_id=a["personal_id"],
         other_personal_id=b["personal_id"],
     )
-    events.apply(session, marry, now=T0)
+    events.apply(session, marry, now=_soon())
     assert registry.get_or_raise(session, a["personal_id"]).spouse_id == b["personal_id"]
     assert registry.get_or_raise(session, b["personal_id"]).spouse_id == a["personal_id"]
     with pytest.raises(ValidationFailed, match="already married"):
-        events.apply(session, marry, now=T0)
+        events.apply(session, marry, now=_soon())
     divorce = events.Event(
         CivilEventKind.DIVORCE,
         dt.date(2025, 12, 1),
@@ -262,7 +266,7 @@ def test_marriage_and_divorce_keep_both_links(
         personal_id=a["personal_id"],
         other_personal_id=b["personal_id"],
     )
-    events.apply(session, divorce, now=T0)
+    events.apply(session, divorce, now=_soon())
     assert registry.get_or_raise(session, a["personal_id"]).spouse_id is None
     assert session.scalar(
         select(CitizenHistory.id).where(CitizenHistory.personal_id == b["personal_id"]).limit(1)

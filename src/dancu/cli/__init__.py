@@ -9,31 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
 from dancu import __version__, bootstrap
 from dancu.audit import service as audit
+from dancu.cli import console, reconcile
 from dancu.config import get_settings
 from dancu.db import make_engine, make_sessionmaker, unit_of_work
-from dancu.errors import DancuError, ValidationFailed
+from dancu.errors import DancuError
 from dancu.registry import exporter, importer, seeding
 from dancu.registry import service as registry
 
@@ -49,45 +38,7 @@ audit_app = typer.Typer(
     help="The access log: who read whose data, when and why.", no_args_is_help=True
 )
 app.add_typer(audit_app, name="audit")
-
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
-
-
-def _fail(exc: DancuError) -> typer.Exit:
-    err.print(f"error: {exc.message}", markup=False)
-    if isinstance(exc, ValidationFailed):
-        for problem in exc.problems:
-            err.print(f"  {problem}", markup=False)
-    return typer.Exit(1)
-
-
-@contextmanager
-def _progress(label: str) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
-    """(advance, set_total) callbacks: a live bar on a terminal, nothing otherwise."""
-    if not sys.stdout.isatty():
-        yield (lambda _n: None), (lambda _n: None)
-        return
-    bar = Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=out,
-        transient=False,
-    )
-    task = bar.add_task(label, total=None, rate="")
-    with bar:
-
-        def advance(n: int) -> None:
-            bar.advance(task, n)
-            t = bar.tasks[0]
-            if t.elapsed:
-                bar.update(task, rate=f"{t.completed / t.elapsed:,.0f} rows/s")
-
-        yield advance, (lambda total: bar.update(task, total=total))
+app.command("reconcile")(reconcile.reconcile_command)
 
 
 def _engine() -> Engine:
@@ -120,13 +71,13 @@ def seed(
     engine = _engine()
     factory = make_sessionmaker(engine)
     try:
-        with _progress("seeding") as (advance, set_total), unit_of_work(factory) as session:
+        with console.progress("seeding") as (advance, set_total), unit_of_work(factory) as session:
             set_total(citizens)
             weights = bootstrap.commune_weights(session)
             report = seeding.seed(session, citizens, seed, weights, progress=advance)
     except DancuError as exc:
-        raise _fail(exc) from None
-    out.print(
+        raise console.fail(exc) from None
+    console.out.print(
         f"seeded {report.inserted:,} citizens ({report.unchanged:,} already present, "
         f"{report.households:,} households) in {report.seconds:.1f} s "
         f"({report.rows_per_second:,.0f} rows/s)"
@@ -150,7 +101,10 @@ def registry_import(
     engine = _engine()
     factory = make_sessionmaker(engine)
     try:
-        with _progress("importing") as (advance, set_total), unit_of_work(factory) as session:
+        with (
+            console.progress("importing") as (advance, set_total),
+            unit_of_work(factory) as session,
+        ):
             report = importer.import_file(
                 session,
                 file,
@@ -163,18 +117,18 @@ def registry_import(
                 on_total=set_total,
             )
     except DancuError as exc:
-        raise _fail(exc) from None
+        raise console.fail(exc) from None
     line = (
         f"imported {file.name}: {report.rows_read:,} rows read, {report.inserted:,} inserted, "
         f"{report.unchanged:,} unchanged, {report.rejected:,} rejected, "
         f"{report.duplicate_candidates:,} duplicate candidates flagged, "
         f"{report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s)"
     )
-    out.print(line, markup=False)
+    console.out.print(line, markup=False)
     if report.rejects_path:
-        err.print(f"rejected rows written to {report.rejects_path}", markup=False)
+        console.err.print(f"rejected rows written to {report.rejects_path}", markup=False)
         for problem in report.problems:
-            err.print(f"  {problem}", markup=False)
+            console.err.print(f"  {problem}", markup=False)
 
 
 @registry_app.command("export")
@@ -186,12 +140,12 @@ def registry_export(
     engine = _engine()
     factory = make_sessionmaker(engine)
     try:
-        with _progress("exporting") as (advance, set_total), factory() as session:
+        with console.progress("exporting") as (advance, set_total), factory() as session:
             set_total(registry.count(session))
             rows = exporter.export_file(session, file, progress=advance)
     except DancuError as exc:
-        raise _fail(exc) from None
-    out.print(f"exported {rows:,} citizens to {file}", markup=False)
+        raise console.fail(exc) from None
+    console.out.print(f"exported {rows:,} citizens to {file}", markup=False)
 
 
 def _anchor(value: str | None) -> audit.Anchor | None:
@@ -228,28 +182,28 @@ def audit_verify(
     engine = make_engine(get_settings().database_url)
     try:
         if not inspect(engine).has_table("access_log"):
-            err.print(
+            console.err.print(
                 "error: this database has no access log (run `dancu serve` first)", markup=False
             )
             raise typer.Exit(1)
         with make_sessionmaker(engine)() as session:
             result = audit.verify(session, batch_size=batch_size, anchor=pinned)
     except DancuError as exc:
-        raise _fail(exc) from None
+        raise console.fail(exc) from None
     finally:
         engine.dispose()
     if result.broken is not None:
-        err.print(
+        console.err.print(
             f"access log broken at entry {result.broken.entry_id} "
             f"({result.broken.problem.value}): {result.broken.detail}",
             markup=False,
         )
-        err.print(f"{result.entries:,} entries before it are intact", markup=False)
+        console.err.print(f"{result.entries:,} entries before it are intact", markup=False)
         raise typer.Exit(1)
     line = f"access log intact: {result.entries} entries"
     if result.last is not None:
         line += f"; last entry {result.last.entry_id}:{result.last.entry_hash}"
-    out.print(line, markup=False)
+    console.out.print(line, markup=False)
 
 
 @app.command()
@@ -276,7 +230,10 @@ def serve(
     with factory() as session:
         empty = registry.count(session) == 0
     if demo and empty and settings.demo_citizens:
-        with _progress("seeding demo") as (advance, set_total), unit_of_work(factory) as session:
+        with (
+            console.progress("seeding demo") as (advance, set_total),
+            unit_of_work(factory) as session,
+        ):
             set_total(settings.demo_citizens)
             report = seeding.seed(
                 session,
@@ -287,9 +244,9 @@ def serve(
                 actor="serve",
                 progress=advance,
             )
-        out.print(f"seeded a demo population of {report.inserted:,} synthetic citizens")
+        console.out.print(f"seeded a demo population of {report.inserted:,} synthetic citizens")
     engine.dispose()
-    out.print(f"dancu is running: open http://{host}:{port}/ (API docs at /docs)")
+    console.out.print(f"dancu is running: open http://{host}:{port}/ (API docs at /docs)")
     uvicorn.run(
         "dancu.app:factory",
         factory=True,
@@ -305,7 +262,7 @@ def serve(
 def version() -> None:
     """Print the version as JSON."""
 
-    out.print(json.dumps({"dancu": __version__}))
+    console.out.print(json.dumps({"dancu": __version__}))
 
 
 def main() -> None:

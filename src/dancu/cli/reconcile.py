@@ -5,42 +5,38 @@ and problem, and the output directory is left as it was); 2 a usage error (a mis
 a malformed or repeated ``--column``). A progress bar with rows/s shows on a terminal; otherwise
 one summary line is printed.
 
-The command is a standalone Typer app (``reconcile_cli``, also ``python -m dancu.reconcile``);
-the main ``dancu`` app registers :func:`reconcile_command` as its ``reconcile`` command. The
+The command is also a standalone Typer app (``reconcile_cli``, handy in tests);
+the main ``dancu`` app registers :func:`reconcile_command` as its ``reconcile`` command. It
+lives with the other commands, not in the ``reconcile`` domain, which stays free of the CLI. The
 register is read from ``DANCU_DATABASE_URL`` (the same default as ``dancu serve``) or, with
 ``--register``, from a snapshot written by ``dancu registry export``.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from dancu.cli import console
+from dancu.config import Settings
 from dancu.db import is_sqlite, make_engine
-from dancu.errors import DancuError, ValidationFailed
+from dancu.errors import DancuError
 from dancu.reconcile.columns import FIELDS
 from dancu.reconcile.service import ReconcileSummary, reconcile
 
-__all__ = ["main", "parse_columns", "reconcile_cli", "reconcile_command"]
+__all__ = ["parse_columns", "reconcile_cli", "reconcile_command"]
 
-DEFAULT_DATABASE_URL = "sqlite:///./dancu.db"
+DEFAULT_DATABASE_URL: str = Settings.model_fields["database_url"].default
 
 reconcile_cli = typer.Typer(
     help="Check a sectoral file against the population register.",
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
-_out = Console(highlight=False, soft_wrap=True)
 
 
 def parse_columns(values: list[str]) -> dict[str, str]:
@@ -72,46 +68,11 @@ def parse_columns(values: list[str]) -> dict[str, str]:
     return mapping
 
 
-@contextmanager
-def _progress() -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
-    """(advance, set_total): a live bar with rows/s on a terminal, nothing otherwise."""
-    if not sys.stdout.isatty():
-        yield (lambda _n: None), (lambda _n: None)
-        return
-    bar = Progress(
-        TextColumn("reconciling"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        console=_out,
-    )
-    task = bar.add_task("reconciling", total=None, rate="")
-    with bar:
-
-        def advance(n: int) -> None:
-            bar.advance(task, n)
-            current = bar.tasks[0]
-            if current.elapsed:
-                bar.update(task, rate=f"{current.completed / current.elapsed:,.0f} rows/s")
-
-        yield advance, (lambda total: bar.update(task, total=total))
-
-
-def _fail(exc: DancuError) -> typer.Exit:
-    _err.print(f"error: {exc.message}", markup=False)
-    if isinstance(exc, ValidationFailed):
-        for problem in exc.problems:
-            _err.print(f"  {problem}", markup=False)
-    _err.print("nothing was written", markup=False)
-    return typer.Exit(1)
-
-
 def _warn_unreadable(summary: ReconcileSummary) -> None:
     for name, found in summary.unreadable.items():
         if found["count"]:
             rows = ", ".join(map(str, found["first_rows"]))
-            _err.print(
+            console.err.print(
                 f"warning: column {name}: {found['count']:,} values could not be read "
                 f"(rows {rows}{', ...' if found['count'] > len(found['first_rows']) else ''}); "
                 "they count as disagreeing with the register",
@@ -127,7 +88,7 @@ def _run(
     register: Path | None,
     database_url: str,
 ) -> ReconcileSummary:
-    with _progress() as (advance, set_total):
+    with console.progress("reconciling") as (advance, set_total):
         if register is not None:
             return reconcile(
                 None, file, out, columns=columns, sheet=sheet, progress=advance,
@@ -186,11 +147,6 @@ def reconcile_command(
     try:
         summary = _run(file, out, columns, sheet, register, database_url)
     except DancuError as exc:
-        raise _fail(exc) from None
+        raise console.fail(exc, after="nothing was written") from None
     _warn_unreadable(summary)
-    _out.print(summary.line(), markup=False)
-
-
-def main() -> None:
-    """Run the standalone command (``python -m dancu.reconcile``)."""
-    reconcile_cli()
+    console.out.print(summary.line(), markup=False)
