@@ -24,7 +24,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import random
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
+from common import emit
 from dancu import bootstrap
 from dancu.db import make_engine
 from dancu.geo.models import (
@@ -50,12 +50,6 @@ from dancu.vn import names as vn_names
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/dancu_bench_reconcile"
 HEADER = ["STT", "Số CCCD", "Họ và tên", "Ngày sinh", "Giới tính", "Địa chỉ thường trú", "SĐT"]
-
-
-def _emit(**fields: object) -> None:
-    fields.setdefault("date", time.strftime("%Y-%m-%d"))
-    fields.setdefault("machine", f"{platform.machine()}, {os.cpu_count()} cores")
-    print(json.dumps(fields, ensure_ascii=False), flush=True)
 
 
 def _database(backend: str, workdir: Path, citizens: int) -> str:
@@ -80,7 +74,7 @@ def _database(backend: str, workdir: Path, citizens: int) -> str:
             started = time.perf_counter()
             seeding.seed(session, citizens, 7, bootstrap.commune_weights(session))
             session.commit()
-            _emit(bench="reconcile_setup", step="seed", citizens=citizens, backend=backend,
+            emit(bench="reconcile_setup", step="seed", citizens=citizens, backend=backend,
                   seconds=round(time.perf_counter() - started, 1))  # fmt: skip
     engine.dispose()
     return url
@@ -238,7 +232,7 @@ def run_reconcile(url: str, path: Path, out: Path, backend: str, rows: int) -> N
         raise SystemExit(f"reconcile failed:\n{done.stderr[-4000:]}")
     peak_kb = int(done.stderr.rsplit("maxrss_kb=", 1)[1].split()[0])
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    _emit(
+    emit(
         bench="reconcile",
         backend=backend,
         rows=rows,
@@ -270,7 +264,7 @@ def main() -> None:
     path = args.workdir / f"sectoral_{args.rows}.csv"
     if not path.exists():
         counts = build_file(url, path, args.rows)
-        _emit(bench="reconcile_setup", step="file", rows=args.rows, corruption=counts)
+        emit(bench="reconcile_setup", step="file", rows=args.rows, corruption=counts)
     rows = args.rows
     if args.repeat > 1:
         big = args.workdir / f"sectoral_{args.rows}x{args.repeat}.csv"

@@ -18,9 +18,7 @@ stdout as JSON lines; copy them into docs/benchmarks.md with the date and machin
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -31,18 +29,13 @@ from pathlib import Path
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
+from common import emit
 from dancu.registry import service as registry
 from dancu.registry.models import Citizen
 from dancu.vn import names as vn_names
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/dancu_bench"
 DANCU = str(Path(sys.executable).with_name("dancu"))
-
-
-def _emit(**fields: object) -> None:
-    fields.setdefault("date", time.strftime("%Y-%m-%d"))
-    fields.setdefault("machine", f"{platform.machine()}, {os.cpu_count()} cores")
-    print(json.dumps(fields, ensure_ascii=False), flush=True)
 
 
 def _fresh(backend: str, workdir: Path, name: str) -> str:
@@ -86,7 +79,7 @@ def bench_seed(n: int, backend: str, workdir: Path) -> str:
     url = _fresh(backend, workdir, "dancu_bench_seed")
     _run(["registry", "export", str(workdir / "warmup.csv")], url)  # schema + units, not timed
     seconds, peak, out = _run(["seed", "--citizens", str(n), "--seed", "7"], url)
-    _emit(
+    emit(
         bench="seed",
         backend=backend,
         citizens=n,
@@ -110,7 +103,7 @@ def bench_import(n: int, backend: str, workdir: Path, source_url: str) -> str:
         url = _fresh(backend, workdir, "dancu_bench_import")
         _run(["registry", "export", str(workdir / "warmup.csv")], url)
         seconds, peak, out = _run(["registry", "import", str(path)], url)
-        _emit(
+        emit(
             bench="import",
             backend=backend,
             format=path.suffix[1:],
@@ -137,7 +130,7 @@ def bench_lookup(url: str, backend: str, samples: int = 2000) -> None:
             timings.append((time.perf_counter() - started) * 1000)
             assert found is not None
             session.expunge_all()
-        _emit(
+        emit(
             bench="lookup_by_id",
             backend=backend,
             citizens=len(ids),
@@ -165,7 +158,7 @@ def bench_lookup(url: str, backend: str, samples: int = 2000) -> None:
                 started = time.perf_counter()
                 registry.search(session, name=query, birth_year=year, limit=20)
                 timings.append((time.perf_counter() - started) * 1000)
-            _emit(
+            emit(
                 bench="name_search",
                 backend=backend,
                 kind=label,

@@ -19,18 +19,10 @@ from tests.reconcile.helpers import (
     ALIVE,
     DEAD,
     HEADER,
-    REGISTER,
-    load_register,
     row,
     run,
     write_rows,
 )
-
-
-@pytest.fixture
-def registered(session: Session, tmp_path: Path) -> Session:
-    load_register(session, tmp_path, REGISTER)
-    return session
 
 
 def _refused(session: Session | None, path: Path, out: Path, **kwargs: object) -> str:

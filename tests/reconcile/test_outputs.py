@@ -19,10 +19,8 @@ from dancu.registry import exporter
 from tests.reconcile.helpers import (
     ALIVE,
     DEAD,
-    REGISTER,
     SPLIT_WARD,
     UNKNOWN,
-    load_register,
     read_results,
     row,
     run,
@@ -39,12 +37,6 @@ ROWS = [
     row(pid=SPLIT_WARD, name="Dang Thi Hoa", born="1985", sex="F", address=""),
     row(),
 ]
-
-
-@pytest.fixture
-def registered(session: Session, tmp_path: Path) -> Session:
-    load_register(session, tmp_path, REGISTER)
-    return session
 
 
 def _scratch(out: Path) -> list[Path]:

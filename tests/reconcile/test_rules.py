@@ -16,21 +16,13 @@ from tests.reconcile.helpers import (
     NO_COMMUNE,
     OLD_CARD,
     OLD_CARD_LEGACY,
-    REGISTER,
     SPLIT_WARD,
     UNKNOWN,
     YEAR_ONLY,
-    load_register,
     row,
     run,
     write_rows,
 )
-
-
-@pytest.fixture
-def registered(session: Session, tmp_path: Path) -> Session:
-    load_register(session, tmp_path, REGISTER)
-    return session
 
 
 def _check(session: Session, tmp_path: Path, rows: list[list[str]]) -> list[dict[str, str]]:
