@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,7 +16,13 @@ from sqlalchemy.orm import Session
 from dancu.errors import ValidationFailed
 from dancu.registry import exporter, importer
 from dancu.registry.interchange import COLUMNS
-from dancu.registry.models import Citizen, DuplicateCandidate, Household, Residence
+from dancu.registry.models import (
+    Citizen,
+    DuplicateCandidate,
+    Household,
+    ImportBatch,
+    Residence,
+)
 from tests.registry.factories import commune_codes, family, person, write_csv
 
 
@@ -321,3 +328,15 @@ def test_a_nul_character_is_refused_on_every_backend(session: Session, tmp_path:
     row = person(permanent_address="Số 1\x00ngõ 2")
     exc = _rejected(session, write_csv(tmp_path / "nul.csv", [person(), row]))
     assert _problems(exc) == {(2, "permanent_address")}
+
+
+def test_the_import_batch_records_who_what_and_the_file_digest(
+    session: Session, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "d.csv", [person()])
+    report = _import(session, path)
+    batch = session.get(ImportBatch, report.batch_id)
+    assert batch is not None
+    assert (batch.source, batch.file_name, batch.actor) == ("import", "d.csv", "test")
+    assert batch.file_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (batch.rows_read, batch.rows_inserted, batch.rows_rejected) == (1, 1, 0)

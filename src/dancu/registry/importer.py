@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import io
 import logging
 import time
@@ -388,14 +387,6 @@ def _merge(
     return unchanged, inserted, households
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class _Rejects:
     """Writes rejected rows, in the interchange columns plus their row number and reason."""
 
@@ -580,7 +571,7 @@ def import_file(
 ) -> ImportReport:
     """Import an interchange file (.csv or .parquet) into the register."""
     malformed: list[Problem] = []
-    total, batches = open_source(
+    total, digest, batches = open_source(
         path, chunk_rows=chunk_rows, max_line_bytes=max_line_bytes, malformed=malformed
     )
     if on_total:
@@ -594,7 +585,7 @@ def import_file(
         skip_invalid=skip_invalid,
         rejects_path=rejects_path or path.with_name(path.stem + ".rejects.csv"),
         malformed=malformed,
-        file_sha256=_sha256(path),
+        file_sha256=digest,
         progress=progress,
         parallel=total >= PARALLEL_FROM_ROWS if parallel is None else parallel,
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -141,12 +142,14 @@ def _guess_encoding(sample: bytes) -> str:
     return "Windows-1258 or Windows-1252"
 
 
-def scan_text(path: Path, max_line_bytes: int) -> int:
-    """Check that a CSV file is non-empty UTF-8 with no over-long line; return its data rows.
+def scan_text(path: Path, max_line_bytes: int) -> tuple[int, str]:
+    """Check that a CSV file is non-empty UTF-8 with no over-long line; return its data rows
+    and its SHA-256 (recorded with the import).
 
     Reads the file once in fixed blocks, so a single 100 MB line costs no more memory than
     one block.
     """
+    digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
     lines = 0
     current = 0  # bytes in the line being read
@@ -154,6 +157,7 @@ def scan_text(path: Path, max_line_bytes: int) -> int:
     last_byte = b""
     with path.open("rb") as fh:
         while block := fh.read(_SCAN_BLOCK):
+            digest.update(block)
             try:
                 decoder.decode(block)
             except UnicodeDecodeError as exc:
@@ -194,7 +198,7 @@ def scan_text(path: Path, max_line_bytes: int) -> int:
         raise ValidationFailed(f"{path.name} is empty: expected a header line and data rows")
     if last_byte != b"\n":
         lines += 1
-    return max(lines - 1, 0)
+    return max(lines - 1, 0), digest.hexdigest()
 
 
 def _too_long(path: Path, line: int, limit: int) -> None:
@@ -233,10 +237,20 @@ def check_header(names: list[str], file_name: str) -> None:
         raise ValidationFailed(f"{file_name}: the header is not the registry format", problems)
 
 
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(_SCAN_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def open_source(
     path: Path, *, chunk_rows: int, max_line_bytes: int, malformed: list[Problem]
-) -> tuple[int, Iterator[RawBatch]]:
-    """Check ``path`` (.csv or .parquet) and return (data rows, stream of string batches).
+) -> tuple[int, str, Iterator[RawBatch]]:
+    """Check ``path`` (.csv or .parquet) and return (data rows, SHA-256, stream of string
+    batches).
 
     The checks that need no parsing (encoding, empty file, header, over-long lines) run here,
     before anything is loaded. Rows with the wrong number of fields are appended to
@@ -253,14 +267,14 @@ def open_source(
         check_header(list(pfile.schema_arrow.names), path.name)
         if pfile.metadata.num_rows == 0:
             raise ValidationFailed(f"{path.name} has a header but no data rows")
-        return pfile.metadata.num_rows, _read_parquet(pfile, chunk_rows)
+        return pfile.metadata.num_rows, sha256_file(path), _read_parquet(pfile, chunk_rows)
     if suffix == ".csv":
-        total = scan_text(path, max_line_bytes)
+        total, digest = scan_text(path, max_line_bytes)
         header = _read_header(path)
         check_header(header, path.name)
         if total == 0:
             raise ValidationFailed(f"{path.name} has a header but no data rows")
-        return total, _read_csv(path, header, chunk_rows, malformed)
+        return total, digest, _read_csv(path, header, chunk_rows, malformed)
     raise ValidationFailed(f"{path.name}: unsupported file type {suffix!r}; use .csv or .parquet")
 
 
