@@ -32,7 +32,8 @@ from sqlalchemy.orm import Session
 
 from dancu.errors import DancuError
 from dancu.geo import service as geo
-from dancu.reconcile.normalise import ADDRESS_SCHEMA, GIVEN_SCHEMA, per_distinct
+from dancu.reconcile.normalise import ADDRESS_SCHEMA, GIVEN_SCHEMA
+from dancu.registry.interchange import per_distinct
 from dancu.registry.models import Citizen
 from dancu.vn import names as vn_names
 

@@ -22,16 +22,16 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from multiprocessing.pool import AsyncResult, Pool
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from dancu.geo import service as geo
 from dancu.reconcile.reader import RawBatch
+from dancu.registry.interchange import per_distinct
 from dancu.vn import dates as vn_dates
 from dancu.vn import names as vn_names
 from dancu.vn import personal_id as vn_id
@@ -44,7 +44,6 @@ __all__ = [
     "address_candidates",
     "address_key",
     "normalise_batch",
-    "per_distinct",
 ]
 
 GIVEN_SCHEMA = pa.schema(
@@ -72,16 +71,6 @@ GIVEN_SCHEMA = pa.schema(
 
 _TWELVE_DIGITS = "^[0-9]{12}$"
 _CODE = re.compile(r"\d{5}")
-
-
-def per_distinct(
-    values: pa.Array, fn: Callable[[str], tuple[Any, ...]], types: Sequence[pa.DataType]
-) -> list[pa.Array]:
-    """Apply ``fn`` to each distinct non-null value and spread its results over the rows."""
-    encoded = pc.dictionary_encode(values)
-    results = [fn(v) for v in encoded.dictionary.to_pylist()]
-    columns = [pa.array([r[i] for r in results], t) for i, t in enumerate(types)]
-    return [c.take(encoded.indices) for c in columns]
 
 
 def _name(raw: str) -> tuple[str | None, str | None, bool]:

@@ -22,7 +22,6 @@ import codecs
 import csv
 import datetime as dt
 import io
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,9 +35,10 @@ import python_calamine as calamine
 
 from dancu.errors import Problem, ValidationFailed
 from dancu.reconcile.columns import HEADER_SEARCH_ROWS, ColumnMap, find_header_row, recognise
+from dancu.vn import encoding as vn_encoding
 from dancu.vn import names as vn_names
 
-__all__ = ["EXCEL_SUFFIXES", "RawBatch", "Source", "guess_encoding", "open_source"]
+__all__ = ["EXCEL_SUFFIXES", "RawBatch", "Source", "open_source"]
 
 EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".ods"})
 _HEAD_BYTES = 1 << 20
@@ -46,7 +46,6 @@ _ARROW_BLOCK = 16 << 20
 _DELIMITERS = (",", ";", "\t", "|")
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _MAX_SERIAL = 73050  # 2099-12-31
-_SPLIT_FIELDS = re.compile(rb"[,;\t\r\n\"]")
 
 Cell = Any  # calamine: str | int | float | bool | date | datetime | time | timedelta
 
@@ -79,43 +78,8 @@ class Source:
 # ------------------------------------------------------------------------------- encodings
 
 
-def guess_encoding(sample: bytes) -> str:
-    """What a non-UTF-8 sample most probably is: UTF-16, TCVN3, VNI, Windows-1258 or other."""
-    if (
-        sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
-        or sample.count(0) > len(sample) // 4
-    ):
-        return "UTF-16"
-    votes = {"TCVN3": 0, "VNI": 0}
-    for chunk in _SPLIT_FIELDS.split(sample):
-        if chunk.isascii():
-            continue
-        legacy = vn_names.looks_like_legacy_encoding(chunk.decode("latin-1").strip())
-        if legacy is not None:
-            votes[legacy] += 1
-    if max(votes.values()) > 0:
-        return max(votes, key=lambda k: votes[k])
-    decoded = sample.decode("cp1258", errors="replace")
-    if vn_names.has_diacritics(decoded):
-        return "Windows-1258"
-    return "Windows-1252 or another 8-bit code page"
-
-
-_ADVICE = {
-    "UTF-16": "save it as 'CSV UTF-8' or convert it: iconv -f UTF-16 -t UTF-8 in.csv > out.csv",
-    "Windows-1258": "convert it: iconv -f CP1258 -t UTF-8 in.csv > out.csv, or open it in "
-    "Excel or LibreOffice and save it as 'CSV UTF-8'",
-    "TCVN3": "it is typed in a legacy Vietnamese font encoding (.VnTime, ABC); convert the text "
-    "to Unicode with UniKey's converter (source TCVN3 (ABC), destination Unicode) and save it "
-    "as 'CSV UTF-8'",
-    "VNI": "it is typed in the VNI font encoding (VNI-Times); convert the text to Unicode with "
-    "UniKey's converter (source VNI Windows, destination Unicode) and save it as 'CSV UTF-8'",
-}
-
-
 def _not_utf8(path: Path, sample: bytes, line: int) -> ValidationFailed:
-    guess = guess_encoding(sample)
-    advice = _ADVICE.get(guess, "open it in Excel or LibreOffice and save it as 'CSV UTF-8'")
+    guess, advice = vn_encoding.describe(sample)
     return ValidationFailed(
         f"{path.name} is not UTF-8: line {line} has bytes that are not UTF-8; "
         f"it looks like {guess}. To use it, {advice}.",

@@ -17,10 +17,11 @@ import csv
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +30,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from dancu.errors import Problem, ValidationFailed
+from dancu.vn import encoding as vn_encoding
 from dancu.vn import names as vn_names
 
 COLUMNS: tuple[str, ...] = (
@@ -131,17 +133,6 @@ class Normalised:
 # Reading
 
 
-def _guess_encoding(sample: bytes) -> str:
-    """A human hint for a file that is not UTF-8."""
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "UTF-16"
-    text = sample.decode("latin-1")
-    legacy = vn_names.looks_like_legacy_encoding(text)
-    if legacy:
-        return legacy
-    return "Windows-1258 or Windows-1252"
-
-
 def scan_text(path: Path, max_line_bytes: int) -> tuple[int, str]:
     """Check that a CSV file is non-empty UTF-8 with no over-long line; return its data rows
     and its SHA-256 (recorded with the import).
@@ -162,12 +153,12 @@ def scan_text(path: Path, max_line_bytes: int) -> tuple[int, str]:
                 decoder.decode(block)
             except UnicodeDecodeError as exc:
                 line = lines + block.count(b"\n", 0, exc.start) + 1
+                start = max(exc.start - 2000, 0)
+                encoding, advice = vn_encoding.describe(block[start : exc.start + 2000])
                 raise ValidationFailed(
-                    f"{path.name} is not UTF-8: line {line} has bytes that are not UTF-8 "
-                    f"(they look like {_guess_encoding(block[exc.start : exc.start + 400])}). "
-                    "Save the file as CSV UTF-8, or convert it, for example "
-                    "`iconv -f CP1258 -t UTF-8 in.csv > out.csv`.",
-                    [Problem(max(line - 1, 0) or None, None, "not UTF-8")],
+                    f"{path.name} is not UTF-8: line {line} has bytes that are not UTF-8; "
+                    f"it looks like {encoding}. To use it, {advice}.",
+                    [Problem(max(line - 1, 0) or None, None, f"not UTF-8 (looks like {encoding})")],
                 ) from None
             arr = np.frombuffer(block, dtype=np.uint8)
             newlines = np.flatnonzero(arr == 10)
@@ -396,6 +387,20 @@ def _clean(batch: pa.RecordBatch, name: str) -> pa.Array:
     return pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
 
 
+def per_distinct(
+    values: pa.Array, fn: Callable[[str], tuple[Any, ...]], types: Sequence[pa.DataType]
+) -> list[pa.Array]:
+    """Apply ``fn`` to each distinct non-null value and spread its results over the rows.
+
+    Files repeat values (common names, the same dates and addresses), so the Python work of a
+    batch is per distinct value, not per row.
+    """
+    encoded = pc.dictionary_encode(values)
+    results = [fn(v) for v in encoded.dictionary.to_pylist()]
+    columns = [pa.array([r[i] for r in results], t) for i, t in enumerate(types)]
+    return [c.take(encoded.indices) for c in columns]
+
+
 @lru_cache(maxsize=1 << 16)
 def _name_fields(raw: str) -> tuple[str, str, str, str, str]:
     """(canonical, family, middle, given, folded key) of a raw name; common names repeat, so
@@ -462,12 +467,13 @@ def normalise(raw: RawBatch, *, communes: frozenset[str], today: dt.date) -> Nor
     # Names go through Python once per distinct value of the batch, not once per row.
     raw_names = _clean(batch, "full_name")
     check.flag(pc.is_null(raw_names), "full_name", "required value is empty")
-    encoded = pc.dictionary_encode(raw_names)
-    fields = [_name_fields(value) for value in encoded.dictionary.to_pylist()]
-    by_name = {
-        key: pc.take(pa.array([f[j] for f in fields], pa.string()), encoded.indices)
-        for j, key in enumerate(("full_name", "family", "middle", "given", "key"))
-    }
+    by_name = dict(
+        zip(
+            ("full_name", "family", "middle", "given", "key"),
+            per_distinct(raw_names, _name_fields, [pa.string()] * 5),
+            strict=True,
+        )
+    )
     name_length = pc.utf8_length(by_name["full_name"])
     check.flag(pc.equal(name_length, 0), "full_name", "is empty after normalisation")
     check.flag(pc.greater(name_length, 200), "full_name", "is longer than 200 characters")
