@@ -20,6 +20,8 @@ ALLOWED = {
     "registry": {"vn", "geo", "db", "errors", "enums"},
     "audit": {"db", "errors", "enums"},
     "reconcile": {"vn", "geo", "registry", "db", "errors", "enums"},
+    "officials": {"vn", "geo", "registry", "audit", "db", "errors", "enums", "config"},
+    "exchange": {"vn", "geo", "registry", "audit", "db", "errors", "enums", "config"},
 }
 
 

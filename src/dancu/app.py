@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Awaitable, Callable
+import os
+import random
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dancu import __version__
 from dancu.config import Settings, get_settings
 from dancu.db import make_engine, make_sessionmaker
 from dancu.errors import DancuError
-from dancu.web import pages
+from dancu.exchange import routes as exchange_routes
+from dancu.web import backoffice, pages
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,49 @@ def _error(code: str, message: str, status: int, request: Request) -> JSONRespon
     )
 
 
+_ids = random.Random()
+_ids_pid = os.getpid()
+
+
+def _new_request_id() -> str:
+    """32 hex digits, unique (128 random bits), not secret: drawn from a PRNG seeded from the
+    OS once per process (``uuid4`` asks the kernel every time, a system call per request)."""
+    global _ids_pid
+    if os.getpid() != _ids_pid:  # a forked worker must not repeat its parent's sequence
+        _ids.seed()
+        _ids_pid = os.getpid()
+    return f"{_ids.getrandbits(128):032x}"
+
+
+class _RequestId:
+    """A request id on ``request.state`` and the response, and the security headers.
+
+    Plain ASGI rather than ``@app.middleware("http")``: Starlette's BaseHTTPMiddleware runs
+    each request through an extra task and stream, about a third of a small API request's
+    cost (docs/benchmarks.md, partner verification).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _new_request_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app against ``settings`` (the environment's by default)."""
     settings = settings or get_settings()
@@ -39,20 +85,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
 
-    @app.middleware("http")
-    async def request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request.state.request_id = uuid.uuid4().hex
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        return response
+    app.add_middleware(_RequestId)
 
     @app.exception_handler(DancuError)
     async def dancu_error(request: Request, exc: DancuError) -> JSONResponse:
-        return _error(exc.code, exc.message, exc.status, request)
+        response = _error(exc.code, exc.message, exc.status, request)
+        response.headers.update(getattr(exc, "headers", None) or {})  # Retry-After...
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -80,6 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(pages.router)
+    backoffice.install(app, settings)
+    exchange_routes.install(app, settings)
     return app
 
 

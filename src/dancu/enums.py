@@ -86,3 +86,38 @@ class AccessChannel(StrEnum):
     PORTAL = "portal"
     CLI = "cli"
     BATCH = "batch"
+
+
+class OfficialRole(StrEnum):
+    """What a back-office official may do (docs/backoffice.md); the unit scopes where."""
+
+    COMMUNE_OFFICER = "commune_officer"
+    PROVINCE_OFFICER = "province_officer"
+    MINISTRY_AUDITOR = "ministry_auditor"
+    SYSTEM_ADMIN = "system_admin"
+
+
+class OrganizationKind(StrEnum):
+    """What kind of organisation a partner is (bộ, địa phương, ngân hàng, nhà mạng...)."""
+
+    MINISTRY = "ministry"
+    LOCALITY = "locality"
+    BANK = "bank"
+    TELECOM = "telecom"
+    HOSPITAL = "hospital"
+    INSURER = "insurer"
+    OTHER = "other"
+
+
+class ClientStatus(StrEnum):
+    """A partner API client: ``suspended`` is refused at the token endpoint and the API."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class ClientAuthMethod(StrEnum):
+    """How a partner client authenticates at the token endpoint (RFC 7591 names)."""
+
+    CLIENT_SECRET_BASIC = "client_secret_basic"
+    PRIVATE_KEY_JWT = "private_key_jwt"

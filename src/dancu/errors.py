@@ -32,6 +32,20 @@ class ConflictError(DancuError):
     status = 409
 
 
+class UnauthorizedError(DancuError):
+    """No valid credentials: sign in (or present a valid token) first."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class ForbiddenError(DancuError):
+    """Authenticated, but this role or scope may not do this."""
+
+    code = "forbidden"
+    status = 403
+
+
 class ValidationFailed(DancuError):
     """Bad input; ``problems`` lists every (row, field, reason) found."""
 

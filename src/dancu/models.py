@@ -2,7 +2,16 @@
 
 from dancu.audit import models as audit_models
 from dancu.db import Base
+from dancu.exchange import models as exchange_models
 from dancu.geo import models as geo_models
+from dancu.officials import models as officials_models
 from dancu.registry import models as registry_models
 
-__all__ = ["Base", "audit_models", "geo_models", "registry_models"]
+__all__ = [
+    "Base",
+    "audit_models",
+    "exchange_models",
+    "geo_models",
+    "officials_models",
+    "registry_models",
+]

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Row, Select, func, select, text
+from sqlalchemy import Row, Select, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -580,3 +580,124 @@ def search(
     if until is not None:
         query = query.where(AccessLog.occurred_at < until)
     return _page(session, query, limit, offset)
+
+
+# --------------------------------------------------------------------------------------------
+# Bulk appends (group commit, batch verification)
+# --------------------------------------------------------------------------------------------
+
+_encode_text = json.encoder.encode_basestring  # what json.dumps uses with ensure_ascii=False
+_FAST_TEMPLATE = (
+    '{"actor":%s,"actor_kind":%s,"channel":%s,"fields":[%s],"id":%d,"occurred_at":"%s",'
+    '"organization":%s,"personal_id":%s,"prev_hash":"%s","purpose":%s,"request_id":%s,'
+    '"result":%s}'
+)
+
+
+def _json_text(value: str | None) -> str:
+    return "null" if value is None else _encode_text(value)
+
+
+def fast_hash(values: Mapping[str, Any]) -> str:
+    """``compute_hash`` of values validated by this module, without building a dictionary
+    for ``json.dumps``: the same bytes (the tests compare them), several times faster."""
+    text = _FAST_TEMPLATE % (
+        _json_text(values["actor"]),
+        _json_text(values["actor_kind"]),
+        _json_text(values["channel"]),
+        ",".join(map(_encode_text, values["fields"])),
+        values["id"],
+        utc_text(values["occurred_at"]),
+        _json_text(values["organization"]),
+        _json_text(values["personal_id"]),
+        values["prev_hash"],
+        _json_text(values["purpose"]),
+        _json_text(values["request_id"]),
+        _json_text(values["result"]),
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _template_key(entry: AccessEntry) -> tuple[Any, ...] | None:
+    """What many entries of one batch share (who, why, which fields); None if unhashable."""
+    fields = entry.fields
+    if not isinstance(fields, list | tuple) or not all(isinstance(f, str) for f in fields):
+        return None
+    return (
+        entry.actor, str(entry.actor_kind), entry.organization, tuple(fields), entry.purpose,
+        str(entry.channel), entry.result, entry.occurred_at,
+    )  # fmt: skip
+
+
+_COPY_COLUMNS = (*HASHED_COLUMNS, "entry_hash")
+
+
+def _copy(session: Session, values: list[dict[str, Any]]) -> None:
+    """PostgreSQL: the rows through COPY, in the session's transaction (a multi-row INSERT
+    costs about ten times more per row)."""
+    driver = session.connection().connection.driver_connection
+    statement = f"COPY {AccessLog.__tablename__} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+        for row_values in values:
+            copy.write_row(
+                [
+                    json.dumps(row_values[c]) if c == "fields" else row_values[c]
+                    for c in _COPY_COLUMNS
+                ]
+            )
+
+
+def append(session: Session, entries: Sequence[AccessEntry]) -> Anchor | None:
+    """``record`` for many entries at once: the same checks, chain and lock, written with one
+    multi-row INSERT instead of ORM objects, returning the new head (None if no entries).
+
+    Entries of a batch mostly share who read, why and which fields (one client, one
+    purpose): those values are checked once per distinct combination, and each entry's
+    person and request id on their own. All or nothing, like ``record``.
+    """
+    now = dt.datetime.now(dt.UTC)
+    problems: list[Problem] = []
+    checked: dict[tuple[Any, ...], dict[str, Any]] = {}
+    values: list[dict[str, Any]] = []
+    for position, entry in enumerate(entries, start=1):
+        key = _template_key(entry)
+        base = checked.get(key) if key is not None else None
+        if base is None:
+            row_values = _validated(position, entry, now, problems)
+            if key is not None:
+                checked[key] = row_values
+            values.append(row_values)
+            continue
+        if not isinstance(entry.personal_id, str) or not _PERSONAL_ID.fullmatch(entry.personal_id):
+            problems.append(
+                Problem(position, "personal_id", "must be a 12-digit personal ID number")
+            )
+        request_id = _text(position, "request_id", entry.request_id, problems, required=False)
+        values.append({**base, "personal_id": entry.personal_id, "request_id": request_id})
+    if problems:
+        raise InvalidAccessEntry(
+            f"{len(problems)} problem(s) in the access log entries; nothing was written",
+            problems,
+        )
+    if not values:
+        return None
+    _lock(session)
+    last = head(session)
+    next_id, prev_hash = (last.entry_id + 1, last.entry_hash) if last else (1, GENESIS_HASH)
+    for row_values in values:
+        row_values["id"] = next_id
+        row_values["prev_hash"] = prev_hash
+        prev_hash = row_values["entry_hash"] = fast_hash(row_values)
+        next_id += 1
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            _copy(session, values)
+        else:
+            session.connection().execute(insert(AccessLog), values)
+    except IntegrityError as exc:
+        raise ChainConflict(
+            "another writer appended to the access log at the same position; nothing was "
+            "written, roll back and try again"
+        ) from exc
+    log.debug("access log: appended entries %d to %d", values[0]["id"], next_id - 1)
+    return Anchor(next_id - 1, prev_hash)

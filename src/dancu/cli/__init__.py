@@ -20,10 +20,12 @@ from sqlalchemy.engine import Engine
 from dancu import __version__, bootstrap
 from dancu.audit import service as audit
 from dancu.cli import console, reconcile
+from dancu.cli import exchange as exchange_cli
+from dancu.cli import officials as officials_cli
 from dancu.config import get_settings
 from dancu.db import make_engine, make_sessionmaker, unit_of_work
 from dancu.errors import DancuError
-from dancu.registry import exporter, importer, seeding
+from dancu.registry import exporter, importer, quality, scope, seeding
 from dancu.registry import service as registry
 
 app = typer.Typer(
@@ -38,6 +40,8 @@ audit_app = typer.Typer(
     help="The access log: who read whose data, when and why.", no_args_is_help=True
 )
 app.add_typer(audit_app, name="audit")
+app.add_typer(exchange_cli.app, name="exchange")
+app.add_typer(officials_cli.app, name="officials")
 app.command("reconcile")(reconcile.reconcile_command)
 
 
@@ -116,6 +120,8 @@ def registry_import(
                 progress=advance,
                 on_total=set_total,
             )
+            if report.inserted:
+                quality.refresh_quality(session)
     except DancuError as exc:
         raise console.fail(exc) from None
     line = (
@@ -129,6 +135,24 @@ def registry_import(
         console.err.print(f"rejected rows written to {report.rejects_path}", markup=False)
         for problem in report.problems:
             console.err.print(f"  {problem}", markup=False)
+
+
+@registry_app.command("quality-refresh")
+def registry_quality_refresh(
+    unit: Annotated[
+        str, typer.Option(help="VN (everywhere), a 2-digit province or a 5-digit commune code.")
+    ] = "VN",
+) -> None:
+    """Recompute the data-quality counts per commune that the back office's overview reads."""
+
+    engine = _engine()
+    factory = make_sessionmaker(engine)
+    try:
+        with unit_of_work(factory) as session:
+            communes = quality.refresh_quality(session, scope.Scope.parse(unit))
+    except DancuError as exc:
+        raise console.fail(exc) from None
+    console.out.print(f"quality counts refreshed for {communes:,} communes ({unit})", markup=False)
 
 
 @registry_app.command("export")

@@ -14,6 +14,11 @@ The pipeline, chosen so that memory stays bounded and the database does the set 
 5. merge: insert new citizens, households and permanent residences; rows already held with
    identical data are left alone, so importing a file twice changes nothing the second time;
 6. flag duplicate candidates among the new people (never merged automatically).
+
+An empty register (the first load of a nation) skips the staging table: rows go straight into
+the register and the whole-file checks run there (``registry.first_load``). At the first sign
+of a problem that path gives way, its savepoint is rolled back, and the file is read again
+through the steps above, which build the complete error report or the rejects.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import io
 import logging
 import time
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,14 +37,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
-from sqlalchemy import ForeignKeyConstraint, Index, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
-from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from dancu.db import execute_count
 from dancu.errors import Problem, ValidationFailed
 from dancu.geo.models import Commune
-from dancu.registry import duplicates, pipeline
+from dancu.registry import bulk, duplicates, first_load, pipeline
 from dancu.registry.interchange import (
     COLUMNS,
     STAGING_SCHEMA,
@@ -52,8 +57,9 @@ log = logging.getLogger(__name__)
 
 STAGING = "import_staging"
 PARALLEL_FROM_ROWS = 100_000
+# From this size a load sets the secondary indexes aside and builds them again afterwards.
+BULK_FROM_ROWS = 100_000
 _STAGING_COLUMNS = STAGING_SCHEMA.names
-# Columns compared between a staged row and the held record: equal means "unchanged".
 # Columns compared between a staged row and the held record, as (staging, citizen) names:
 # every interchange column but the ID, and the precision that a partial birth date implies.
 _COMPARED: tuple[tuple[str, str], ...] = (
@@ -296,19 +302,11 @@ def _register_rows_up_to(session: Session, limit: int) -> int:
     )
 
 
-def _bulk_indexes() -> list[Index]:
-    """Secondary indexes that a large load drops and rebuilds: building an index from sorted
-    data once is far cheaper than a million random insertions into it."""
-    return [*Citizen.__table__.indexes, *Residence.__table__.indexes]  # type: ignore[attr-defined]
-
-
-def _merge(
-    session: Session, batch_id: int, now: dt.datetime, *, bulk: bool
-) -> tuple[int, int, int]:
+def _merge(session: Session, batch_id: int, now: dt.datetime, *, big: bool) -> tuple[int, int, int]:
     """Insert what is new; return (unchanged, inserted citizens, inserted households).
 
-    With ``bulk`` (a load at least as large as the register: the first national load), the
-    secondary indexes are dropped and rebuilt around the inserts, inside the transaction.
+    With ``big`` (a load at least as large as the register), the secondary indexes are
+    dropped and rebuilt around the inserts, inside the transaction (``registry.bulk``).
     """
     unchanged = execute_count(
         session,
@@ -317,23 +315,11 @@ def _merge(
             f"(SELECT 1 FROM citizen c WHERE c.personal_id = {STAGING}.personal_id)"
         ),
     )
-    connection = session.connection()
-    postgres = _dialect(session) == "postgresql"
-    foreign_keys = [
-        c
-        for table in (Citizen.__table__, Residence.__table__)
-        for c in table.constraints  # type: ignore[attr-defined]
-        if isinstance(c, ForeignKeyConstraint)
-    ]
-    if bulk:
-        for index in _bulk_indexes():
-            index.drop(connection)
-        if postgres:
-            # One validating join per foreign key when it returns, instead of a trigger per row.
-            session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
-            session.execute(text("SET LOCAL work_mem = '256MB'"))
-            for constraint in foreign_keys:
-                connection.execute(DropConstraint(constraint))
+    tables = [bulk.table_of(Citizen), bulk.table_of(Residence)]
+    aside = bulk.SetAside(session, tables) if big else None
+    if aside:
+        bulk.tune(session)
+        aside.drop()
     inserted = execute_count(
         session,
         text(
@@ -375,15 +361,9 @@ def _merge(
         ),
         {"now": now},
     )
-    if bulk:
-        for index in _bulk_indexes():
-            index.create(connection)
-        if postgres:
-            for constraint in foreign_keys:
-                connection.execute(AddConstraint(constraint))
-        # Fresh statistics, or the planner treats the newly loaded tables as empty.
-        for table in ("citizen", "household", "residence"):
-            session.execute(text(f"ANALYZE {table}"))
+    if aside:
+        aside.rebuild()
+        bulk.analyze(session, "citizen", "household", "residence")
     return unchanged, inserted, households
 
 
@@ -435,21 +415,163 @@ def load(
     progress: Progress | None = None,
     today: dt.date | None = None,
     parallel: bool = False,
+    reopen: Callable[[], Iterable[RawBatch]] | None = None,
+    expected_rows: int | None = None,
 ) -> ImportReport:
     """Check and load ``batches`` into the register inside the caller's transaction.
 
     Raises ``ValidationFailed`` listing every problem unless ``skip_invalid``; the caller's
     rollback then leaves the register unchanged. ``parallel`` reads and checks in a second
-    process (worth it from about 100,000 rows).
+    process (worth it from about 100,000 rows). ``reopen`` gives the same batches again: with
+    it, a load into an empty register goes straight in (``registry.first_load``) and reads
+    the input a second time only if it finds a problem. ``expected_rows`` (when known) lets a
+    large load set the secondary indexes aside from the start.
     """
     started = time.perf_counter()
     today = today or dt.date.today()
     now = dt.datetime.now(dt.UTC)
     malformed = malformed if malformed is not None else []
     communes = frozenset(session.scalars(select(Commune.code)).all())
+    # The batch row is written first: on SQLite that opens the transaction that the first
+    # load's savepoint must sit in.
+    batch = ImportBatch(
+        source=source,
+        file_name=name,
+        file_sha256=file_sha256,
+        actor=actor,
+        started_at=now,
+        rows_read=0,
+    )
+    session.add(batch)
+    session.flush()
+    big = (expected_rows or 0) >= BULK_FROM_ROWS
+    if big:
+        bulk.tune(session)
+    report: ImportReport | None = None
+    if reopen is not None and first_load.register_is_empty(session):
+        report = ImportReport(batch_id=batch.id)
+        try:
+            _first_load(
+                session,
+                batches,
+                report,
+                now=now,
+                big=big,
+                communes=communes,
+                today=today,
+                malformed=malformed,
+                parallel=parallel,
+                progress=progress,
+            )
+        except first_load.GiveWay as why:
+            log.info("import %s: %s; loading through the staging table", name, why)
+            report = None
+            malformed.clear()
+            batches = reopen()
+    if report is None:
+        report = ImportReport(batch_id=batch.id)
+        _checked_merge(
+            session,
+            batches,
+            report,
+            name=name,
+            now=now,
+            communes=communes,
+            today=today,
+            malformed=malformed,
+            parallel=parallel,
+            progress=progress,
+            skip_invalid=skip_invalid,
+            rejects_path=rejects_path,
+        )
+    batch.rows_read = report.rows_read
+    batch.rows_inserted = report.inserted
+    batch.rows_unchanged = report.unchanged
+    batch.rows_rejected = report.rejected
+    batch.finished_at = dt.datetime.now(dt.UTC)
+    session.flush()
+    report.seconds = time.perf_counter() - started
+    log.info(
+        "import %s: read %d, inserted %d, unchanged %d, rejected %d in %.1f s (%s)",
+        name,
+        report.rows_read,
+        report.inserted,
+        report.unchanged,
+        report.rejected,
+        report.seconds,
+        ", ".join(f"{k} {v:.1f} s" for k, v in report.stages.items()),
+    )
+    return report
+
+
+def _first_load(
+    session: Session,
+    batches: Iterable[RawBatch],
+    report: ImportReport,
+    *,
+    now: dt.datetime,
+    big: bool,
+    communes: frozenset[str],
+    today: dt.date,
+    malformed: list[Problem],
+    parallel: bool,
+    progress: Progress | None,
+) -> None:
+    """Load into the empty register under a savepoint; raises ``first_load.GiveWay`` (with
+    the savepoint rolled back) when the file needs the checked merge."""
+    assert report.batch_id is not None
+    watch = _Stopwatch(report.stages)
+
+    def arrived(checked: pipeline.Checked) -> None:
+        report.rows_read += checked.rows_read
+        if progress:
+            progress(checked.rows_read)
+
+    prepare = (
+        first_load.copy_rows(report.batch_id, now) if _dialect(session) == "postgresql" else None
+    )
+    stream = pipeline.checked_batches(
+        batches,
+        communes=communes,
+        today=today,
+        malformed=malformed,
+        parallel=parallel,
+        prepare=prepare,
+    )
+    with session.begin_nested(), closing(stream):
+        report.inserted, report.households = first_load.load(
+            session,
+            stream,
+            batch_id=report.batch_id,
+            now=now,
+            bulk_load=big,
+            malformed=malformed,
+            on_batch=arrived,
+            lap=watch.lap,
+        )
+        report.duplicate_candidates = duplicates.flag_from_table(session, "citizen", now, bulk=big)
+        watch.lap("duplicates")
+
+
+def _checked_merge(
+    session: Session,
+    batches: Iterable[RawBatch],
+    report: ImportReport,
+    *,
+    name: str,
+    now: dt.datetime,
+    communes: frozenset[str],
+    today: dt.date,
+    malformed: list[Problem],
+    parallel: bool,
+    progress: Progress | None,
+    skip_invalid: bool,
+    rejects_path: Path | None,
+) -> None:
+    """Stage, check the whole file, then merge into the register (steps 2 to 6 above)."""
+    assert report.batch_id is not None
     rejects = _Rejects(rejects_path if skip_invalid else None)
     problems: list[Problem] = []
-    report = ImportReport(batch_id=None)
     _create_staging(session)
     watch = _Stopwatch(report.stages)
     try:
@@ -496,48 +618,20 @@ def load(
             rejects.write(_staged_rows(session, bad_rows))
             _drop_rows(session, bad_rows)
             whole = _check_links(session)
-        batch = ImportBatch(
-            source=source,
-            file_name=name,
-            file_sha256=file_sha256,
-            actor=actor,
-            started_at=now,
-            rows_read=report.rows_read,
-        )
-        session.add(batch)
-        session.flush()
-        report.batch_id = batch.id
         staged = int(session.scalar(text(f"SELECT COUNT(*) FROM {STAGING}")) or 0)
-        bulk = staged >= 100_000 and _register_rows_up_to(session, staged) < staged
+        big = staged >= BULK_FROM_ROWS and _register_rows_up_to(session, staged) < staged
         report.unchanged, report.inserted, report.households = _merge(
-            session, batch.id, now, bulk=bulk
+            session, report.batch_id, now, big=big
         )
         watch.lap("merge")
-        report.duplicate_candidates = duplicates.flag_from_table(session, STAGING, now, bulk=bulk)
+        report.duplicate_candidates = duplicates.flag_from_table(session, STAGING, now, bulk=big)
         watch.lap("duplicates")
         report.problems = sorted(problems, key=lambda p: (p.row or 0, p.field or ""))
         report.rejected = len({p.row for p in problems})
-        batch.rows_inserted = report.inserted
-        batch.rows_unchanged = report.unchanged
-        batch.rows_rejected = report.rejected
-        batch.finished_at = dt.datetime.now(dt.UTC)
         report.rejects_path = rejects.path if report.rejected else None
         _drop_staging(session)
-        session.flush()
     finally:
         rejects.close()
-    report.seconds = time.perf_counter() - started
-    log.info(
-        "import %s: read %d, inserted %d, unchanged %d, rejected %d in %.1f s (%s)",
-        name,
-        report.rows_read,
-        report.inserted,
-        report.unchanged,
-        report.rejected,
-        report.seconds,
-        ", ".join(f"{k} {v:.1f} s" for k, v in report.stages.items()),
-    )
-    return report
 
 
 def _staged_rows(session: Session, rows: set[int]) -> list[dict[str, Any]]:
@@ -576,6 +670,12 @@ def import_file(
     )
     if on_total:
         on_total(total)
+
+    def reopen() -> Iterable[RawBatch]:
+        return open_source(
+            path, chunk_rows=chunk_rows, max_line_bytes=max_line_bytes, malformed=malformed
+        )[2]
+
     return load(
         session,
         batches,
@@ -588,4 +688,6 @@ def import_file(
         file_sha256=digest,
         progress=progress,
         parallel=total >= PARALLEL_FROM_ROWS if parallel is None else parallel,
+        reopen=reopen,
+        expected_rows=total,
     )

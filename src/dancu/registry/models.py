@@ -216,3 +216,37 @@ class DuplicateCandidate(Base):
     found_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     reviewed_by: Mapped[str | None] = mapped_column(String(100))
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    review_note: Mapped[str | None] = mapped_column(String(300))  # why: not the same, merged
+
+
+class CitizenMerge(Base):
+    """A record merged into another after duplicate review: the merged record stays, untouched
+    but for its links, and its number (and legacy number) keep finding the kept person."""
+
+    __tablename__ = "citizen_merge"
+
+    merged_id: Mapped[str] = mapped_column(ForeignKey("citizen.personal_id"), primary_key=True)
+    kept_id: Mapped[str] = mapped_column(ForeignKey("citizen.personal_id"), index=True)
+    candidate_id: Mapped[int | None] = mapped_column(ForeignKey("duplicate_candidate.id"))
+    merged_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(String(300))
+
+
+class QualityCommuneStats(Base):
+    """Data-quality counts of one 2025 commune, pre-aggregated by ``quality.refresh_quality``
+    so that a province's overview reads about a hundred rows instead of scanning its people."""
+
+    __tablename__ = "quality_commune_stats"
+
+    commune_code: Mapped[str] = mapped_column(String(5), primary_key=True)
+    province_code: Mapped[str] = mapped_column(String(2), index=True)
+    people: Mapped[int] = mapped_column(Integer, default=0)
+    alive: Mapped[int] = mapped_column(Integer, default=0)
+    incomplete: Mapped[int] = mapped_column(Integer, default=0)
+    id_inconsistent: Mapped[int] = mapped_column(Integer, default=0)
+    deceased_with_residence: Mapped[int] = mapped_column(Integer, default=0)
+    child_older_than_parent: Mapped[int] = mapped_column(Integer, default=0)
+    duplicate_candidate: Mapped[int] = mapped_column(Integer, default=0)
+    legacy_address: Mapped[int] = mapped_column(Integer, default=0)
+    refreshed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

@@ -5,6 +5,10 @@ A national import is two kinds of work of about the same size: reading and check
 machine with two or more cores the two overlap: a forked child reads and checks, the parent
 loads. The queue between them is short, so memory stays bounded. Small inputs stay in one
 process (forking costs more than it saves).
+
+The child can also turn each valid batch into what the loader sends to the database (the COPY
+input of a first load on PostgreSQL, see ``registry.first_load``), so that the loading
+process only passes bytes on.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ import datetime as dt
 import multiprocessing as mp
 import os
 import queue
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from dancu.errors import DancuError, Problem, ValidationFailed
-from dancu.registry.interchange import Normalised, RawBatch, normalise
+from dancu.registry.interchange import NameMemo, Normalised, RawBatch, normalise
 
 _QUEUE_DEPTH = 3
 _POLL_SECONDS = 1.0
@@ -26,11 +32,13 @@ _POLL_SECONDS = 1.0
 
 @dataclass(slots=True)
 class Checked:
-    """One checked batch: its size, the valid rows, and the raw rejected rows (for rejects)."""
+    """One checked batch: its size, the valid rows, the raw rejected rows (for rejects), and
+    what ``prepare`` made of the valid rows when the batch has no problem."""
 
     rows_read: int
     result: Normalised
     rejected_raw: list[dict[str, Any]]
+    payload: Any = None
 
 
 def _rejected_raw(raw: RawBatch, result: Normalised) -> list[dict[str, Any]]:
@@ -47,12 +55,17 @@ def _rejected_raw(raw: RawBatch, result: Normalised) -> list[dict[str, Any]]:
     return out
 
 
+Prepare = Callable[[pa.Table], Any]
+
+
 def _check_all(
-    batches: Iterable[RawBatch], communes: frozenset[str], today: dt.date
+    batches: Iterable[RawBatch], communes: frozenset[str], today: dt.date, prepare: Prepare | None
 ) -> Iterator[Checked]:
+    names = NameMemo()
     for raw in batches:
-        result = normalise(raw, communes=communes, today=today)
-        yield Checked(raw.batch.num_rows, result, _rejected_raw(raw, result))
+        result = normalise(raw, communes=communes, today=today, names=names)
+        payload = prepare(result.table) if prepare and not result.problems else None
+        yield Checked(raw.batch.num_rows, result, _rejected_raw(raw, result), payload)
 
 
 def _child(
@@ -60,10 +73,11 @@ def _child(
     communes: frozenset[str],
     today: dt.date,
     malformed: list[Problem],
+    prepare: Prepare | None,
     out: Any,
 ) -> None:
     try:
-        for checked in _check_all(batches, communes, today):
+        for checked in _check_all(batches, communes, today, prepare):
             out.put(("batch", checked))
         out.put(("done", malformed))
     except ValidationFailed as exc:
@@ -81,15 +95,19 @@ def checked_batches(
     today: dt.date,
     malformed: list[Problem],
     parallel: bool,
-) -> Iterator[Checked]:
+    prepare: Prepare | None = None,
+) -> Generator[Checked, None, None]:
     """Check ``batches``, in a forked child when ``parallel``; rows with the wrong number of
-    fields that the reader found are appended to ``malformed`` by the end of the stream."""
+    fields that the reader found are appended to ``malformed`` by the end of the stream.
+    ``prepare`` (run where the checking runs) gives each problem-free batch its payload."""
     if not parallel or (os.cpu_count() or 1) < 2 or "fork" not in mp.get_all_start_methods():
-        yield from _check_all(batches, communes, today)
+        yield from _check_all(batches, communes, today, prepare)
         return
     ctx = mp.get_context("fork")
     out = ctx.Queue(maxsize=_QUEUE_DEPTH)
-    child = ctx.Process(target=_child, args=(batches, communes, today, malformed, out), daemon=True)
+    child = ctx.Process(
+        target=_child, args=(batches, communes, today, malformed, prepare, out), daemon=True
+    )
     child.start()
     try:
         while True:

@@ -8,15 +8,16 @@ trace. Services only flush; whoever opened the session commits.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from dancu.errors import ConflictError, DancuError, NotFoundError
-from dancu.registry.models import Citizen, CitizenHistory, ImportBatch
+from dancu.registry.models import Citizen, CitizenHistory, CitizenMerge, ImportBatch
 from dancu.vn import names as vn_names
 from dancu.vn import personal_id as vn_ids
 
@@ -82,17 +83,32 @@ def get_or_raise(session: Session, personal_id: str) -> Citizen:
 
 
 def lookup(session: Session, number: str) -> Citizen | None:
-    """Find a person by a current 12-digit number or a legacy CMND number (9 or 12 digits)."""
+    """Find a person by a current 12-digit number or a legacy CMND number (9 or 12 digits).
+
+    A number of a record merged into another (duplicate review) finds the kept person.
+    """
     number = vn_ids.normalise_id(number)
+    found: Citizen | None = None
     if vn_ids.is_personal_id(number):
         found = get(session, number)
-        if found is not None:
-            return found
-    if vn_ids.is_legacy_id(number):
-        return session.scalars(
+    if found is None and vn_ids.is_legacy_id(number):
+        found = session.scalars(
             select(Citizen).where(Citizen.legacy_id_number == number).limit(1)
         ).first()
-    return None
+    return resolve(session, found) if found is not None else None
+
+
+def resolve(session: Session, citizen: Citizen) -> Citizen:
+    """The person a record stands for: itself, or the record it was merged into."""
+    kept_id = session.scalar(
+        select(CitizenMerge.kept_id).where(CitizenMerge.merged_id == citizen.personal_id)
+    )
+    return get_or_raise(session, kept_id) if kept_id else citizen
+
+
+def not_merged() -> ColumnElement[bool]:
+    """Citizens that were not merged into another record (lists and searches show these)."""
+    return ~exists().where(CitizenMerge.merged_id == Citizen.personal_id)
 
 
 def search(
@@ -103,14 +119,16 @@ def search(
     commune_code: str | None = None,
     limit: int = 20,
     offset: int = 0,
+    where: Sequence[ColumnElement[bool]] = (),
 ) -> Page:
     """Search by name (with or without diacritics; a prefix of the full name matches), birth
-    year and permanent commune. Uses the (name_key, birth_year) index."""
+    year and permanent commune. Uses the (name_key, birth_year) index. ``where`` adds
+    conditions (an official's scope); with them, no other criterion is needed."""
     if limit < 1 or limit > 200:
         raise DancuError("limit must be between 1 and 200", code="invalid_limit")
     if offset < 0:
         raise DancuError("offset must not be negative", code="invalid_offset")
-    query = select(Citizen)
+    query = select(Citizen).where(*where)
     if name:
         key = vn_names.fold(vn_names.canonical_name(name))
         if not key:
@@ -122,7 +140,7 @@ def search(
         query = query.where(Citizen.birth_year == birth_year)
     if commune_code:
         query = query.where(Citizen.permanent_commune_code == commune_code)
-    if not (name or birth_year is not None or commune_code):
+    if not (name or birth_year is not None or commune_code or where):
         raise DancuError("give a name, a birth year or a commune", code="empty_search")
     rows = list(
         session.scalars(
@@ -216,11 +234,14 @@ def update(
 
 
 def history(session: Session, personal_id: str) -> list[CitizenHistory]:
-    """Every recorded change of a person, oldest first."""
+    """Every recorded change of a person and of the records merged into them, oldest first."""
+    merged = session.scalars(
+        select(CitizenMerge.merged_id).where(CitizenMerge.kept_id == personal_id)
+    )
     return list(
         session.scalars(
             select(CitizenHistory)
-            .where(CitizenHistory.personal_id == personal_id)
+            .where(CitizenHistory.personal_id.in_([personal_id, *merged]))
             .order_by(CitizenHistory.changed_at, CitizenHistory.id)
         )
     )
@@ -242,7 +263,8 @@ def as_of(session: Session, personal_id: str, when: dt.datetime) -> dict[str, An
         .order_by(CitizenHistory.changed_at.desc(), CitizenHistory.id.desc())
     )
     for change in later:
-        record[change.field] = _parse(change.field, change.old_value)
+        if change.field in record:  # residence and merge notes are not record fields
+            record[change.field] = _parse(change.field, change.old_value)
     if record["full_name"]:
         family, middle, given = vn_names.split_name(record["full_name"])
         record.update(family_name=family, middle_name=middle, given_name=given)

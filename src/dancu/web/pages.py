@@ -1,7 +1,7 @@
 """The public landing page: what dancu is and aggregate figures only (no personal data).
 
-The register's pages for officials and the API for partners are authenticated and arrive
-with the back-office and verification work; until then nothing here reads a person's data.
+The register's pages for officials (``dancu.web.ui_*``, behind /login) and the APIs are
+authenticated; nothing here reads a person's data.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ authentication (Project 06). All data shown is synthetic and aggregate.</p>
 <tr><th scope="row">Tỉnh, thành phố / Provinces</th><td class="n">{provinces:,}</td></tr>
 <tr><th scope="row">Xã, phường, đặc khu / Communes</th><td class="n">{communes:,}</td></tr>
 </table>
-<p><a href="/docs">API</a></p>
+<p><a href="/login">Đăng nhập cán bộ / Officials sign in</a> · <a href="/docs">API</a></p>
 </main></body></html>"""
 
 

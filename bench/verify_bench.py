@@ -1,0 +1,307 @@
+"""Benchmark of the partner verification API (issue: partner verification).
+
+Against a register of N synthetic citizens (``dancu seed``; reused when already seeded), with
+the access log on, a production server (uvicorn, uvloop + httptools, W worker processes) and
+``wrk`` (Debian package) posting verify bodies for random existing people with a real token:
+
+- ``verify``: POST /api/v1/verify, requests/s and latency percentiles;
+- ``noop``: GET /api/v1/ping (token checked, nothing else) on the same server, for the share;
+- ``batch``: POST /api/v1/verify/batch with 10,000 items, items/s;
+- the access log grew by exactly the number of verifications answered 200.
+
+    .venv/bin/python bench/verify_bench.py --backend postgresql --workers 2
+    .venv/bin/python bench/verify_bench.py --backend sqlite --workers 2
+
+Results go to stdout as JSON lines; copy them into docs/benchmarks.md with the date, the
+machine and the load average printed with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from common import emit
+from dancu.audit.models import AccessLog
+from dancu.db import make_engine, make_sessionmaker, unit_of_work
+from dancu.exchange import clients
+from dancu.registry.models import Citizen
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/h_exch_bench"
+SQLITE_URL = "sqlite:////tmp/exch/bench.db"
+DANCU = str(Path(sys.executable).with_name("dancu"))
+UVICORN = str(Path(sys.executable).with_name("uvicorn"))
+PURPOSE = "xác minh khách hàng mở tài khoản"
+
+_LUA_POST = """
+local bodies = {%s}
+local headers = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer %s"}
+local i = 0
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format("POST", "/api/v1/verify", headers, bodies[i])
+end
+"""
+_LUA_GET = """
+wrk.method = "GET"
+wrk.headers["Authorization"] = "Bearer %s"
+"""
+
+
+def _secret() -> str:
+    """The server secret of the bench databases, kept in the scratch directory: the signing
+    keys stored there are encrypted with it."""
+    path = Path("/tmp/exch/bench_secret")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _lua_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _people(url: str, n: int, seed: int) -> list[dict[str, str]]:
+    """Verify bodies for ``n`` random existing people, mostly matching, some not."""
+    engine = make_engine(url)
+    with Session(engine) as session:
+        total = session.scalar(select(func.count()).select_from(Citizen)) or 0
+        if total == 0:
+            raise SystemExit("the register is empty: run dancu seed first (or --seed-citizens)")
+        rng = random.Random(seed)
+        ids = session.scalars(select(Citizen.personal_id)).all()
+        picks = rng.sample(list(ids), min(n, len(ids)))
+        rows = session.execute(
+            select(Citizen.personal_id, Citizen.full_name, Citizen.birth_date, Citizen.sex).where(
+                Citizen.personal_id.in_(picks[:900])
+            )
+        ).all()
+        extra = [(p,) for p in picks[900:]]
+    engine.dispose()
+    bodies = []
+    for row in rows:
+        born = row.birth_date.strftime("%d/%m/%Y")
+        sex = "Nam" if row.sex == "M" else "Nữ"
+        if rng.random() < 0.1:
+            sex = "Nữ" if sex == "Nam" else "Nam"
+        bodies.append(
+            {"personal_id": row.personal_id, "full_name": row.full_name, "birth_date": born,
+             "sex": sex, "purpose": PURPOSE}
+        )  # fmt: skip
+    for (pid,) in extra:
+        bodies.append({"personal_id": pid, "birth_date": "1990", "purpose": PURPOSE})
+    rng.shuffle(bodies)
+    return bodies
+
+
+def _log_count(url: str) -> int:
+    engine = make_engine(url)
+    with Session(engine) as session:
+        count = session.scalar(select(func.count()).select_from(AccessLog)) or 0
+    engine.dispose()
+    return int(count)
+
+
+def _partner(url: str) -> tuple[str, str]:
+    engine = make_engine(url)
+    with unit_of_work(make_sessionmaker(engine)) as session:
+        creds = clients.add(
+            session, organization="Ngân hàng Đo Tải", kind="bank", scopes=["population.verify"],
+            purposes=[PURPOSE], per_minute=100_000_000, per_day=1_000_000_000,
+        ) if clients.get_organization(session, "Ngân hàng Đo Tải") is None else clients.add(
+            session, organization="Ngân hàng Đo Tải", scopes=["population.verify"],
+            purposes=[PURPOSE], per_minute=100_000_000, per_day=1_000_000_000,
+        )  # fmt: skip
+    engine.dispose()
+    assert creds.client_secret is not None
+    return creds.client_id, creds.client_secret
+
+
+def _serve(url: str, port: int, workers: int, env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DANCU_DATABASE_URL": url,
+        "DANCU_ENVIRONMENT": "production",
+        "DANCU_SECRET_KEY": env_extra["secret"],
+        "DANCU_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    server = subprocess.Popen(
+        [
+            UVICORN,
+            "dancu.app:factory",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    server.kill()
+    raise SystemExit("the server did not start")
+
+
+_LATENCY = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def _wrk(script: Path, target: str, seconds: int, connections: int) -> dict[str, Any]:
+    done = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), target],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    out = done.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    latency = {f"p{p}_ms": round(_ms(v, u), 2) for p, v, u in _LATENCY.findall(out)}
+    return {
+        "requests_per_second": round(rps), "requests": total,
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(1) if errors else "", **latency,
+    }  # fmt: skip
+
+
+def _batch(
+    base: str, token: str, bodies: list[dict[str, str]], seconds: float, streams: int
+) -> dict[str, Any]:
+    """10,000-item batches posted back to back by ``streams`` concurrent clients."""
+    items = [{k: v for k, v in b.items() if k != "purpose"} for b in bodies]
+    items = (items * (10_000 // len(items) + 1))[:10_000]
+    payload = json.dumps({"purpose": PURPOSE, "items": items}).encode()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    latencies: list[float] = []
+    counts: list[int] = []
+    started = time.perf_counter()
+
+    def stream() -> None:
+        with httpx.Client(base_url=base, timeout=120) as client:
+            while time.perf_counter() - started < seconds:
+                t0 = time.perf_counter()
+                response = client.post("/api/v1/verify/batch", content=payload, headers=headers)
+                response.raise_for_status()
+                latencies.append(time.perf_counter() - t0)
+                counts.append(len(response.json()["results"]))
+
+    threads = [threading.Thread(target=stream) for _ in range(streams)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return {
+        "items_per_second": round(sum(counts) / elapsed), "items": sum(counts),
+        "batches": len(counts), "streams": streams,
+        "median_batch_ms": round(sorted(latencies)[len(latencies) // 2] * 1000, 1),
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
+    parser.add_argument("--url", help="database URL (default: the backend's bench database)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--batch-seconds", type=float, default=15)
+    parser.add_argument("--seed-citizens", type=int, default=0, help="seed this many first")
+    args = parser.parse_args()
+    url = args.url or (PG_URL if args.backend == "postgresql" else SQLITE_URL)
+    env = {**os.environ, "DANCU_DATABASE_URL": url}
+    if args.seed_citizens:
+        subprocess.run([DANCU, "seed", "--citizens", str(args.seed_citizens)], env=env, check=True)
+    else:  # schema at head, units loaded
+        subprocess.run([DANCU, "exchange", "client", "list", "--org", "-"], env=env,
+                       capture_output=True, check=False)  # fmt: skip
+    bodies = _people(url, 5000, seed=5)
+    client_id, secret = _partner(url)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = _serve(url, port, args.workers, {"secret": _secret()})
+    try:
+        token = httpx.post(
+            f"{base}/oauth/token", data={"grant_type": "client_credentials"},
+            auth=(client_id, secret),
+        ).json()["access_token"]  # fmt: skip
+        with tempfile.TemporaryDirectory(dir="/tmp/exch") as scratch:
+            post = Path(scratch) / "verify.lua"
+            post.write_text(
+                _LUA_POST % (",".join(_lua_string(json.dumps(b, ensure_ascii=False))
+                                      for b in bodies), token)
+            )  # fmt: skip
+            get = Path(scratch) / "ping.lua"
+            get.write_text(_LUA_GET % token)
+            # warm up every worker (keys, caches, connections)
+            _wrk(post, f"{base}/api/v1/verify", 3, args.connections)
+            _wrk(get, f"{base}/api/v1/ping", 3, args.connections)
+            common = {
+                "backend": args.backend, "workers": args.workers,
+                "connections": args.connections, "seconds": args.seconds,
+            }  # fmt: skip
+            load = os.getloadavg()[0]
+            logged_before = _log_count(url)
+            verify = _wrk(post, f"{base}/api/v1/verify", args.seconds, args.connections)
+            logged = _log_count(url) - logged_before
+            emit(bench="verify", **common, **verify, access_log_entries=logged,
+                 load_before=round(load, 2))  # fmt: skip
+            load = os.getloadavg()[0]
+            noop = _wrk(get, f"{base}/api/v1/ping", args.seconds, args.connections)
+            emit(bench="noop", **common, **noop, load_before=round(load, 2))
+            emit(
+                bench="verify_share_of_noop", backend=args.backend, workers=args.workers,
+                share=round(verify["requests_per_second"] / noop["requests_per_second"], 3),
+            )  # fmt: skip
+        batch = _batch(base, token, bodies, args.batch_seconds, args.workers)
+        emit(bench="batch", backend=args.backend, workers=args.workers, **batch)
+    finally:
+        server.terminate()
+        server.wait(30)
+    with make_engine(url).connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Group commit: many requests' verifications in one transaction every few milliseconds.
+
+Every verification must be in the access log before its answer leaves the server (a crash
+after an answer never loses its entry). A transaction and an fsync per request would cap the
+API at a few hundred requests a second and serialise on the log's append lock; instead one
+committer thread per process takes every verification waiting (up to ``max_batch``), and in
+one transaction re-reads the status of their clients (a client suspended anywhere is refused
+at once), reads the register, appends the log entries (``audit.service.record``, one lock
+and one head read per batch), commits, and only then releases the waiting requests.
+
+There is no timer: while one batch commits, the next accumulates, so a quiet server answers
+at once and a busy one in larger batches. With several worker processes each has its own
+committer; ``audit.service.record``'s append lock (an advisory lock on PostgreSQL, the write
+lock on SQLite) orders their batches in the chain. If the transaction fails, every request of
+the batch fails with 503: nothing is answered without its log entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from dancu.exchange.exceptions import AccessLogUnavailable, ClientSuspended
+from dancu.exchange.verify import Answer, Job, active_clients, verify_many
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+@dataclass(slots=True)
+class _Waiting:
+    job: Job
+    future: asyncio.Future[Answer]
+    loop: asyncio.AbstractEventLoop
+
+
+_Outcome = tuple[asyncio.Future[Answer], Answer | BaseException]
+
+
+def _settle(outcomes: list[_Outcome]) -> None:
+    """Resolve futures on their event loop (a request that went away is skipped)."""
+    for future, outcome in outcomes:
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+class GroupCommitter:
+    """One committer thread per process, started on first use."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        max_batch: int = 2_000,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._max_batch = max_batch
+        self._on_batch = on_batch
+        self._queue: queue.SimpleQueue[_Waiting | object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def _ensure_started(self) -> None:
+        if self._thread is not None:
+            return
+        with self._start_lock:
+            if self._thread is None:
+                thread = threading.Thread(target=self._run, name="dancu-group-commit", daemon=True)
+                thread.start()
+                self._thread = thread
+
+    async def submit(self, job: Job) -> Answer:
+        """Answer ``job`` once its access log entry is committed."""
+        self._ensure_started()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Answer] = loop.create_future()
+        self._queue.put(_Waiting(job, future, loop))
+        return await future
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Finish the batches already queued, then end the thread."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._queue.put(_STOP)
+        thread.join(timeout)
+        self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                batch.append(item)
+            self._commit([w for w in batch if isinstance(w, _Waiting)])
+            if stop:
+                return
+
+    def _commit(self, batch: list[_Waiting]) -> None:
+        outcomes: list[tuple[_Waiting, Answer | BaseException]] = []
+        try:
+            with self._sessions() as session:
+                active = active_clients(session, {w.job.client_id for w in batch})
+                allowed = [w for w in batch if w.job.client_id in active]
+                answers = verify_many(session, [w.job for w in allowed])
+                session.commit()
+            outcomes.extend(zip(allowed, answers, strict=True))
+            refused = ClientSuspended("this client is suspended")
+            outcomes.extend((w, refused) for w in batch if w.job.client_id not in active)
+        except Exception:
+            log.exception("group commit of %d verifications failed", len(batch))
+            failed = AccessLogUnavailable(
+                "the access log could not be written; nothing was answered, retry later"
+            )
+            outcomes = [(w, failed) for w in batch]
+        if self._on_batch is not None:
+            self._on_batch(len(batch))
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = defaultdict(list)
+        for waiting, outcome in outcomes:
+            by_loop[waiting.loop].append((waiting.future, outcome))
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, settled)
+            except RuntimeError:  # the loop closed (shutdown): nobody is waiting any more
+                pass

@@ -1,0 +1,323 @@
+"""HTTP for the partner exchange: the authorization server's endpoints and the verification
+API (CONTRACTS §4). Thin: authenticate, authorise, parse, call a service, answer.
+
+The two verification routes read their body themselves (size-capped, then one pydantic
+``model_validate_json``) instead of through FastAPI's parameter machinery: on the hot path
+that machinery costs more than the verification. Their schemas still appear in /docs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from dancu.config import Settings
+from dancu.errors import Problem, ValidationFailed
+from dancu.exchange import clients, oauth
+from dancu.exchange.exceptions import (
+    AccessLogUnavailable,
+    BodyTooLarge,
+    ClientGone,
+    ClientSuspended,
+    InsufficientScope,
+    PurposeNotRegistered,
+    TooManyItems,
+)
+from dancu.exchange.group_commit import GroupCommitter
+from dancu.exchange.quota import RateLimiter
+from dancu.exchange.schemas import (
+    MAX_BATCH_ITEMS,
+    VerifyAnswer,
+    VerifyBatchAnswer,
+    VerifyBatchRequest,
+    VerifyRequest,
+)
+from dancu.exchange.tokens import AccessToken, ClientCache, ClientState, TokenValidator
+from dancu.exchange.verify import Answer, Job, active_clients, verify_many
+from dancu.registry.agreement import parse_claim
+
+log = logging.getLogger(__name__)
+
+SCOPE_VERIFY = "population.verify"
+_TOKEN_MAX_BODY = 65_536
+_Model = TypeVar("_Model", bound=BaseModel)
+
+router = APIRouter()
+
+
+@dataclass(slots=True)
+class Exchange:
+    """The exchange's per-process state, kept on ``app.state.exchange``."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    server: oauth.AuthorizationServer
+    tokens: TokenValidator
+    clients: ClientCache
+    limiter: RateLimiter
+    committer: GroupCommitter
+
+
+def issuer_of(settings: Settings) -> str:
+    return (settings.oauth_issuer or settings.base_url).rstrip("/")
+
+
+def install(app: FastAPI, settings: Settings) -> Exchange:
+    """Add the exchange's routes and per-process state to ``app`` (nothing runs yet: the
+    committer thread starts with the first verification)."""
+    sessions: sessionmaker[Session] = app.state.sessions
+    issuer = issuer_of(settings)
+    server = oauth.AuthorizationServer(
+        sessions,
+        issuer=issuer,
+        secret=settings.secret_key.get_secret_value(),
+        token_seconds=settings.access_token_seconds,
+    )
+    state = Exchange(
+        settings=settings,
+        sessions=sessions,
+        server=server,
+        tokens=TokenValidator(
+            sessions,
+            issuer=issuer,
+            audience=server.endpoints.audience,
+            token_seconds=settings.access_token_seconds,
+        ),
+        clients=ClientCache(sessions, ttl=settings.exchange_client_cache_seconds),
+        limiter=RateLimiter(),
+        committer=GroupCommitter(sessions),
+    )
+    app.state.exchange = state
+    app.include_router(router)
+    import os as _os
+    if _os.environ.get("LEAN"):
+        from starlette.routing import Route
+        app.router.routes.insert(0, Route("/api/v1/verify", verify, methods=["POST"]))
+        app.router.routes.insert(0, Route("/api/v1/ping", ping, methods=["GET"]))
+        return state
+    # Partner traffic is most of the traffic: match its routes first (the router tries routes
+    # in order, and each miss costs a few microseconds).
+    app.router.routes.insert(0, app.router.routes.pop())
+    return state
+
+
+def _exchange(request: Request) -> Exchange:
+    state: Exchange = request.app.state.exchange
+    return state
+
+
+def _request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "") or "")
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 past ``limit`` bytes (before reading it all)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"the body is larger than {limit:,} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"the body is larger than {limit:,} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # nobody to answer; not a server error
+        raise ClientGone("the client went away before sending its request") from None
+    return b"".join(chunks)
+
+
+def _parse(model: type[_Model], body: bytes) -> _Model:
+    """The body as ``model``, or 400 naming every bad or unknown field."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            loc = [str(p) for p in error.get("loc", ())]
+            row = (
+                int(loc[1]) + 1 if len(loc) > 1 and loc[0] == "items" and loc[1].isdigit() else None
+            )
+            field = ".".join(loc[2:] if row is not None else loc) or None
+            reason = "unknown field" if error.get("type") == "extra_forbidden" else error["msg"]
+            problems.append(Problem(row, field, reason))
+        raise ValidationFailed("; ".join(str(p) for p in problems[:10]), problems) from None
+
+
+async def _authorise(
+    request: Request, ex: Exchange, scope: str | None
+) -> tuple[AccessToken, ClientState]:
+    """The caller's checked token and client: 401 without a valid token, 403 without the
+    scope or when the client is suspended."""
+    token = ex.tokens.validate(request.headers.get("authorization"))
+    if scope is not None and scope not in token.scopes:
+        raise InsufficientScope(scope)
+    client = ex.clients.cached(token.client_id)
+    if client is None:
+        client = await run_in_threadpool(ex.clients.load, token.client_id)
+    if not client.active:
+        raise ClientSuspended("this client is suspended")
+    return token, client
+
+
+def _purpose(client: ClientState, stated: str, row: int | None = None) -> str:
+    purpose = clients.clean_purpose(stated)
+    if not purpose:
+        raise ValidationFailed("purpose: state why you verify", [Problem(row, "purpose", "empty")])
+    if purpose not in client.purposes:
+        raise PurposeNotRegistered(
+            "purpose is not one this client registered; register it with the administrator"
+            + (f" (item {row})" if row is not None else "")
+        )
+    return purpose
+
+
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
+
+
+# ------------------------------------------------------------------ verification API
+# Declared first: the router tries routes in declaration order, and these carry the traffic.
+
+
+@router.post(
+    "/api/v1/verify",
+    tags=["verification"],
+    response_model=VerifyAnswer,
+    openapi_extra=_schema(VerifyRequest),
+)
+async def verify(request: Request) -> Response:
+    """Does this person's data agree with the register? (CONTRACTS §4)"""
+    ex = _exchange(request)
+    token, client = await _authorise(request, ex, SCOPE_VERIFY)
+    ex.limiter.take(client.client_id, per_minute=client.per_minute, per_day=client.per_day)
+    data = _parse(VerifyRequest, await _body(request, ex.settings.verify_max_body_bytes))
+    purpose = _purpose(client, data.purpose)
+    claim = parse_claim(data.__dict__)
+    request_id = _request_id(request)
+    answer = await ex.committer.submit(
+        Job(claim, token.client_id, client.organization, purpose, request_id)
+    )
+    return JSONResponse({**answer.as_dict(), "request_id": request_id})
+
+
+@router.get("/api/v1/ping", tags=["verification"])
+async def ping(request: Request) -> Response:
+    """Authenticated no-op: checks the token and answers (for monitoring and benchmarks)."""
+    token, _client = await _authorise(request, _exchange(request), None)
+    return JSONResponse(
+        {"status": "ok", "client_id": token.client_id, "request_id": _request_id(request)}
+    )
+
+
+def _verify_batch(sessions: sessionmaker[Session], jobs: list[Job]) -> list[Answer]:
+    """A batch in one transaction: its entries are written in bulk before any answer."""
+    try:
+        with sessions() as session:
+            if not active_clients(session, {jobs[0].client_id}):
+                raise ClientSuspended("this client is suspended")
+            answers = verify_many(session, jobs)
+            session.commit()
+    except ClientSuspended:
+        raise
+    except Exception as exc:
+        log.exception("batch verification of %d items failed", len(jobs))
+        raise AccessLogUnavailable(
+            "the access log could not be written; nothing was answered, retry later"
+        ) from exc
+    return answers
+
+
+@router.post(
+    "/api/v1/verify/batch",
+    tags=["verification"],
+    response_model=VerifyBatchAnswer,
+    openapi_extra=_schema(VerifyBatchRequest),
+)
+async def verify_batch(request: Request) -> Response:
+    """Up to 10,000 verifications in one request; answers in the same order."""
+    ex = _exchange(request)
+    token, client = await _authorise(request, ex, SCOPE_VERIFY)
+    data = _parse(VerifyBatchRequest, await _body(request, ex.settings.verify_batch_max_body_bytes))
+    if len(data.items) > MAX_BATCH_ITEMS:
+        raise TooManyItems(
+            f"a batch holds at most {MAX_BATCH_ITEMS:,} items, this one {len(data.items):,}; "
+            "split it",
+            [Problem(None, "items", f"more than {MAX_BATCH_ITEMS:,} items")],
+        )
+    if not data.items:
+        raise ValidationFailed("items: give at least one item", [Problem(None, "items", "empty")])
+    batch_purpose = _purpose(client, data.purpose)
+    request_id = _request_id(request)
+    jobs: list[Job] = []
+    problems: list[Problem] = []
+    for position, item in enumerate(data.items, start=1):
+        purpose = (
+            batch_purpose if item.purpose is None else _purpose(client, item.purpose, position)
+        )
+        try:
+            claim = parse_claim(item.__dict__, row=position)
+        except ValidationFailed as exc:
+            problems.extend(exc.problems)
+            continue
+        jobs.append(Job(claim, token.client_id, client.organization, purpose,
+                        f"{request_id}:{position}"))  # fmt: skip
+    if problems:
+        shown = "; ".join(f"item {p.row}, {p.field}: {p.reason}" for p in problems[:10])
+        raise ValidationFailed(f"{len(problems)} problem(s): {shown}", problems)
+    ex.limiter.take(
+        client.client_id, per_minute=client.per_minute, per_day=client.per_day, count=len(jobs)
+    )
+    answers = await run_in_threadpool(_verify_batch, ex.sessions, jobs)
+    return JSONResponse({"results": [a.as_dict() for a in answers], "request_id": request_id})
+
+
+# ---------------------------------------------------------------- authorization server
+
+
+@router.get(oauth.METADATA_PATH, tags=["oauth"])
+def authorization_server_metadata(request: Request) -> dict[str, Any]:
+    """RFC 8414 metadata. Public by design."""
+    return _exchange(request).server.metadata()
+
+
+@router.get(oauth.JWKS_PATH, tags=["oauth"])
+def jwks(request: Request) -> Response:
+    """The keys that sign access tokens (RFC 7517). Public by design."""
+    body = _exchange(request).server.jwks()
+    return JSONResponse(body, headers={"Cache-Control": "public, max-age=60"})
+
+
+@router.post(oauth.TOKEN_PATH, tags=["oauth"])
+async def token(request: Request) -> Response:
+    """RFC 6749 §4.4 client credentials; client_secret_basic or private_key_jwt."""
+    ex = _exchange(request)
+    raw = await _body(request, _TOKEN_MAX_BODY)
+    pairs = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+    fields = dict(pairs)
+    if len(fields) != len(pairs):  # RFC 6749 §3.2: parameters must not repeat
+        return JSONResponse(
+            {"error": "invalid_request", "error_description": "a parameter is repeated"},
+            status_code=400,
+            headers={"Cache-Control": "no-store"},
+        )
+    status, body, headers = await run_in_threadpool(
+        ex.server.token_response,
+        oauth.TokenRequest(request.method, str(request.url), request.headers, fields),
+    )
+    return JSONResponse(body, status_code=status, headers=dict(headers))

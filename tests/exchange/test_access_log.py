@@ -1,0 +1,65 @@
+"""The bulk append used by group commit and batches: the same chain as ``record``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy.orm import Session
+
+from dancu.audit import service as audit
+from dancu.audit.exceptions import InvalidAccessEntry
+from tests.audit.factories import PERSON_A, PERSON_B, entry
+
+_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cc", "Zl", "Zp", "Cs")), min_size=1, max_size=40
+).filter(lambda s: s.strip() != "")
+
+
+_FIELD = st.from_regex(r"[a-z][a-z0-9_.]{0,10}", fullmatch=True)
+
+
+@given(
+    actor=_TEXT, organization=st.none() | _TEXT, purpose=_TEXT, request_id=st.none() | _TEXT,
+    result=st.none() | _TEXT, fields=st.lists(_FIELD, min_size=1, max_size=4),
+    micro=st.integers(0, 999_999),
+)  # fmt: skip
+def test_the_fast_hash_is_the_documented_hash(
+    actor: str, organization: str | None, purpose: str, request_id: str | None,
+    result: str | None, fields: list[str], micro: int,
+) -> None:  # fmt: skip
+    values = {
+        "actor": actor, "actor_kind": "client", "channel": "verify", "fields": fields, "id": 42,
+        "occurred_at": dt.datetime(2026, 3, 1, 8, 0, 0, micro, tzinfo=dt.UTC),
+        "organization": organization, "personal_id": PERSON_A, "prev_hash": "a" * 64,
+        "purpose": purpose, "request_id": request_id, "result": result,
+    }  # fmt: skip
+    assert audit.fast_hash(values) == audit.compute_hash(values)
+
+
+def test_append_continues_the_chain_that_verify_checks(session: Session) -> None:
+    audit.record(session, [entry()])
+    head = audit.append(
+        session,
+        [
+            entry(personal_id=PERSON_B, request_id=f"r{i}", purpose='có "dấu" \\ ở đây')
+            for i in range(50)
+        ]
+        + [entry(actor="other", fields=["sex"])],
+    )  # fmt: skip
+    assert head is not None and head == audit.head(session)
+    assert head.entry_id == 52
+    assert audit.verify(session).intact
+    assert audit.for_person(session, PERSON_B, limit=100).items[0].purpose == 'có "dấu" \\ ở đây'
+
+
+def test_append_checks_every_entry_like_record(session: Session) -> None:
+    with pytest.raises(InvalidAccessEntry) as caught:
+        audit.append(session, [entry(), entry(personal_id="123"), entry(request_id="\x00")])
+    assert [(p.row, p.field) for p in caught.value.problems] == [
+        (2, "personal_id"), (3, "request_id"),
+    ]  # fmt: skip
+    assert audit.head(session) is None
+    assert audit.append(session, []) is None
