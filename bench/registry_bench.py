@@ -3,39 +3,54 @@
 Measures, on a fresh database of the chosen backend:
 
 - ``seed``: ``dancu seed --citizens N`` (generation and load), wall time;
-- ``import``: ``dancu registry import`` of an N-row interchange file, rows/s and peak memory
-  (max RSS of the child process) for CSV and Parquet;
+- ``import``: ``dancu registry import`` of an N-row interchange file into an empty register,
+  rows/s, peak memory (max RSS of the child process) and the stage timings that
+  ``dancu -v`` logs, for CSV and Parquet;
+- ``floor``: what the same file costs with no check, no derived column and no index: a bare
+  COPY (PostgreSQL) or ``executemany`` (SQLite) of its text columns into a plain table, and
+  the start-up of the ``dancu`` command; the import can never be faster than these;
 - ``lookup``: a person by ID (in process, median and p95) and name searches with and
   without diacritics and with a birth year (p95).
 
 Each step runs the real ``dancu`` command in a child process, as a user would. Results go to
-stdout as JSON lines; copy them into docs/benchmarks.md with the date and machine.
+stdout as JSON lines; copy them into docs/benchmarks.md with the date and machine, and the load
+of the machine (``uptime``, printed with each result): on a shared machine run it several
+times (``--repeat``) and report the best and the median.
 
     .venv/bin/python bench/registry_bench.py --citizens 1000000 --backend sqlite
-    .venv/bin/python bench/registry_bench.py --citizens 1000000 --backend postgresql
+    .venv/bin/python bench/registry_bench.py --citizens 1000000 --backend postgresql \
+        --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/dancu_bench
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import random
+import re
+import sqlite3
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine, select, text
+import psycopg
+from sqlalchemy import create_engine, make_url, select, text
 from sqlalchemy.orm import Session
 
 from common import emit
 from dancu.registry import service as registry
+from dancu.registry.interchange import COLUMNS
 from dancu.registry.models import Citizen
 from dancu.vn import names as vn_names
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/dancu_bench"
+PG_URL = os.environ.get(
+    "DANCU_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/dancu_bench"
+)
 DANCU = str(Path(sys.executable).with_name("dancu"))
+_STAGES = re.compile(r"dancu\.registry\.importer import .*\((?P<stages>[^()]*)\)\s*$", re.M)
 
 
 def _fresh(backend: str, workdir: Path, name: str) -> str:
@@ -44,16 +59,22 @@ def _fresh(backend: str, workdir: Path, name: str) -> str:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{path}"
-    admin = create_engine(PG_URL.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    base = make_url(PG_URL)
+    name = f"{base.database}_{name}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         conn.execute(text(f"CREATE DATABASE {name}"))
     admin.dispose()
-    return PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
-def _run(args: list[str], url: str) -> tuple[float, float, str]:
-    """Run ``dancu args`` against ``url``; return (seconds, peak RSS in MB, stdout)."""
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def _run(args: list[str], url: str) -> tuple[float, float, str, str]:
+    """Run ``dancu args`` against ``url``; return (seconds, peak RSS in MB, stdout, stderr)."""
     env = {**os.environ, "DANCU_DATABASE_URL": url}
     started = time.perf_counter()
     done = subprocess.run(
@@ -67,7 +88,7 @@ def _run(args: list[str], url: str) -> tuple[float, float, str]:
     if done.returncode != 0:
         raise SystemExit(f"dancu {' '.join(args)} failed:\n{done.stderr[-4000:]}")
     peak_kb = int(done.stderr.rsplit("maxrss_kb=", 1)[1].split()[0])
-    return seconds, peak_kb / 1024, done.stdout.strip()
+    return seconds, peak_kb / 1024, done.stdout.strip(), done.stderr
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -76,9 +97,10 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def bench_seed(n: int, backend: str, workdir: Path) -> str:
-    url = _fresh(backend, workdir, "dancu_bench_seed")
+    url = _fresh(backend, workdir, "seed")
     _run(["registry", "export", str(workdir / "warmup.csv")], url)  # schema + units, not timed
-    seconds, peak, out = _run(["seed", "--citizens", str(n), "--seed", "7"], url)
+    load = _load()
+    seconds, peak, out, _ = _run(["seed", "--citizens", str(n), "--seed", "7"], url)
     emit(
         bench="seed",
         backend=backend,
@@ -86,23 +108,33 @@ def bench_seed(n: int, backend: str, workdir: Path) -> str:
         seconds=round(seconds, 1),
         peak_rss_mb=round(peak),
         output=out,
+        load_before=load,
         command=f"dancu seed --citizens {n} --seed 7",
     )
     return url
 
 
-def bench_import(n: int, backend: str, workdir: Path, source_url: str) -> str:
+def _files(n: int, backend: str, workdir: Path, source_url: str | None) -> tuple[Path, Path]:
+    """The N-row CSV and Parquet files, exported from a seeded register the first time."""
     csv_path = workdir / f"citizens_{n}.csv"
     parquet_path = workdir / f"citizens_{n}.parquet"
-    if not csv_path.exists():
+    if not (csv_path.exists() and parquet_path.exists()):
+        if source_url is None:
+            source_url = _fresh(backend, workdir, "seed")
+            _run(["seed", "--citizens", str(n), "--seed", "7"], source_url)
         _run(["registry", "export", str(csv_path)], source_url)
-    if not parquet_path.exists():
         _run(["registry", "export", str(parquet_path)], source_url)
+    return csv_path, parquet_path
+
+
+def bench_import(n: int, backend: str, workdir: Path, source_url: str | None) -> str:
     url = ""
-    for path in (csv_path, parquet_path):
-        url = _fresh(backend, workdir, "dancu_bench_import")
+    for path in _files(n, backend, workdir, source_url):
+        url = _fresh(backend, workdir, "import")
         _run(["registry", "export", str(workdir / "warmup.csv")], url)
-        seconds, peak, out = _run(["registry", "import", str(path)], url)
+        load = _load()
+        seconds, peak, out, err = _run(["-v", "registry", "import", str(path)], url)
+        stages = _STAGES.search(err)
         emit(
             bench="import",
             backend=backend,
@@ -111,10 +143,65 @@ def bench_import(n: int, backend: str, workdir: Path, source_url: str) -> str:
             seconds=round(seconds, 1),
             rows_per_second=round(n / seconds),
             peak_rss_mb=round(peak),
+            stages=stages.group("stages") if stages else None,
             output=out,
-            command=f"dancu registry import {path.name}",
+            load_before=load,
+            load_after=_load(),
+            command=f"dancu -v registry import {path.name}",
         )
     return url
+
+
+def bench_floor(n: int, backend: str, workdir: Path, source_url: str | None) -> None:
+    """The least any import of the file can cost: start the command, and move the file's text
+    into a plain table (no check, no derived column, no index) in one transaction."""
+    csv_path, _ = _files(n, backend, workdir, source_url)
+    seconds, *_ = _run(["version"], "sqlite://")
+    emit(bench="floor", backend=backend, step="dancu start-up", seconds=round(seconds, 2))
+    url = _fresh(backend, workdir, "floor")
+    columns = ", ".join(f"{c} TEXT" for c in COLUMNS)
+    load = _load()
+    if backend == "postgresql":
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(dsn) as conn:
+            conn.execute(f"CREATE TABLE floor ({columns})")
+            conn.commit()
+            started = time.perf_counter()
+            with (
+                conn.cursor() as cur,
+                cur.copy("COPY floor FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+                csv_path.open("rb") as fh,
+            ):
+                while block := fh.read(8 << 20):
+                    copy.write(block)
+            conn.commit()
+            seconds = time.perf_counter() - started
+        how = "COPY of the CSV into a table of its 19 text columns"
+    else:
+        path = make_url(url).database
+        lite = sqlite3.connect(str(path))
+        lite.execute("PRAGMA journal_mode=WAL")
+        lite.execute("PRAGMA synchronous=NORMAL")
+        lite.execute(f"CREATE TABLE floor ({columns})")
+        started = time.perf_counter()
+        with csv_path.open(encoding="utf-8", newline="") as fh:
+            rows = csv.reader(fh)
+            next(rows)
+            marks = ", ".join("?" * len(COLUMNS))
+            lite.executemany(f"INSERT INTO floor VALUES ({marks})", rows)
+        lite.commit()
+        lite.close()
+        seconds = time.perf_counter() - started
+        how = "executemany of the CSV's rows (csv module) into a table of its 19 text columns"
+    emit(
+        bench="floor",
+        backend=backend,
+        step=how,
+        rows=n,
+        seconds=round(seconds, 1),
+        rows_per_second=round(n / seconds),
+        load_before=load,
+    )
 
 
 def bench_lookup(url: str, backend: str, samples: int = 2000) -> None:
@@ -171,18 +258,27 @@ def bench_lookup(url: str, backend: str, samples: int = 2000) -> None:
 
 
 def main() -> None:
+    global PG_URL
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--citizens", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--workdir", type=Path, default=Path("bench/data"))
     parser.add_argument("--steps", default="seed,import,lookup")
+    parser.add_argument("--repeat", type=int, default=1, help="Runs of seed, import, floor.")
+    parser.add_argument("--pg-url", default=PG_URL, help="Base name of the bench databases.")
     args = parser.parse_args()
+    PG_URL = args.pg_url
     args.workdir.mkdir(parents=True, exist_ok=True)
     steps = set(args.steps.split(","))
-    url = bench_seed(args.citizens, args.backend, args.workdir)
-    if "import" in steps:
-        url = bench_import(args.citizens, args.backend, args.workdir, url)
-    if "lookup" in steps:
+    url: str | None = None
+    for _ in range(args.repeat):
+        if "seed" in steps:
+            url = bench_seed(args.citizens, args.backend, args.workdir)
+        if "import" in steps:
+            url = bench_import(args.citizens, args.backend, args.workdir, url)
+        if "floor" in steps:
+            bench_floor(args.citizens, args.backend, args.workdir, url)
+    if "lookup" in steps and url is not None:
         bench_lookup(url, args.backend)
 
 

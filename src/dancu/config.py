@@ -8,7 +8,6 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 DEVELOPMENT_SECRET = "development-only-secret-never-use-in-production"
 
 
@@ -51,9 +50,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> Settings:
         secret = self.secret_key.get_secret_value()
-        if self.environment == "production" and (
-            secret == DEVELOPMENT_SECRET or len(secret) < 32
-        ):
+        if self.environment == "production" and (secret == DEVELOPMENT_SECRET or len(secret) < 32):
             raise ValueError("DANCU_SECRET_KEY must be set to a random value of 32+ characters")
         return self
 

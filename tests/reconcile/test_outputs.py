@@ -56,9 +56,13 @@ def test_every_output_is_written(registered: Session, tmp_path: Path) -> None:
     assert parquet.column_names == list(RESULT_COLUMNS)
     assert parquet.column("row").to_pylist() == list(range(1, 9))
     assert parquet.column("status").to_pylist() == [r["status"] for r in results]
-    # rows 4 and 8 are the person of row 1; 5 and 6 (no usable ID) the identity of row 2
-    assert parquet.column("duplicate_of").to_pylist() == [None, None, None, 1, 2, 2, None, 1]
-    assert summary.rows == 8 and summary.duplicates == 4
+    # every row but 7 describes the person of row 1 (row 3 with a deceased person's ID); the
+    # suggestion track finds that person for rows 2, 5 and 6, which carry no usable ID
+    assert parquet.column("duplicate_of").to_pylist() == [None, 1, 1, 1, 1, 1, None, 1]
+    assert parquet.column("suggested_id").to_pylist() == [
+        None, ALIVE, None, ALIVE, ALIVE, ALIVE, None, None,
+    ]  # fmt: skip
+    assert summary.rows == 8 and summary.duplicates == 6
 
 
 def test_summary_json(registered: Session, tmp_path: Path) -> None:
@@ -72,7 +76,10 @@ def test_summary_json(registered: Session, tmp_path: Path) -> None:
     assert data["rates"]["match"] == 0.375
     assert data["mismatched_fields"] == {"full_name": 0, "birth_date": 0, "sex": 1, "address": 0}
     assert set(data["timings"]) == {"read", "normalise", "exact", "suggestions", "write", "total"}
-    assert data["suggestions"]["computed"] is False
+    assert data["suggestions"]["computed"] is True
+    assert data["suggestions"]["rows_considered"] == 4  # not_found, mismatch, missing, invalid
+    assert data["suggestions"]["suggested"] == 4
+    assert set(data["suggestions"]["model"]) >= {"people", "m", "u", "prior_in_register"}
     assert data["input"]["columns"]["personal_id"] == "Số CCCD"
     assert data["register"] == {"source": "database", "snapshot": None, "rows_read": 3}
     assert {p["province"] for p in data["provinces"]} >= {"Thành phố Hà Nội"}

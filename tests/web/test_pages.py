@@ -329,3 +329,23 @@ def test_admin_adds_an_official_and_sees_the_link_once(
     token = link.group(1).rsplit("/", 1)[1]
     assert officials.by_enrolment_token(session, token).username == "xa-moi"
     assert token not in client.get("/admin/officials").text
+
+
+def test_action_forms_show_only_the_number_and_carry_the_version_read(
+    session: Session, world: World, staff: Staff, client_for: ClientFor
+) -> None:
+    client = client_for(staff.commune)
+    child = world.home[2]
+    before = session.scalar(select(func.count()).select_from(AccessLog))
+    for action, title in (
+        ("move", "move.title"),
+        ("temporary", "temporary.title"),
+        ("correct", "correct.title"),
+        ("death", "death.title"),
+    ):
+        page = client.get(f"/registry/citizens/{child['personal_id']}/{action}?version=7")
+        assert page.status_code == 200, action
+        assert f"<h1>{i18n.VI[title]}</h1>" in page.text
+        assert 'name="version" value="7"' in page.text
+        assert child["full_name"] not in page.text  # opening a form is not a read
+    assert session.scalar(select(func.count()).select_from(AccessLog)) == before

@@ -7,9 +7,11 @@ The enrolment link is printed once on stdout and never stored or logged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
+from sqlalchemy.orm import Session
 
 from dancu import bootstrap
 from dancu.cli import console
@@ -36,26 +38,19 @@ def add(
     full_name: Annotated[str | None, typer.Option(help="The official's name, for display.")] = None,
 ) -> None:
     """Create an official and print their one-time enrolment link (password + TOTP)."""
-    settings = get_settings()
-    engine = make_engine(settings.database_url)
-    bootstrap.prepare(engine)
-    try:
-        with unit_of_work(make_sessionmaker(engine)) as session:
-            enrolment = officials.create(
-                session,
-                settings,
-                username=username,
-                role=role,
-                unit_code=unit,
-                full_name=full_name,
-                actor="cli",
-            )
-            line = _link_line(settings, enrolment)
-    except DancuError as exc:
-        raise console.fail(exc) from None
-    finally:
-        engine.dispose()
-    console.out.print(line, markup=False, soft_wrap=True)
+
+    def create(session: Session, settings: Settings) -> officials.Enrolment:
+        return officials.create(
+            session,
+            settings,
+            username=username,
+            role=role,
+            unit_code=unit,
+            full_name=full_name,
+            actor="cli",
+        )
+
+    _enrol(create)
 
 
 @app.command("reset")
@@ -63,13 +58,22 @@ def reset(
     username: Annotated[str, typer.Option(help="The official whose enrolment to reset.")],
 ) -> None:
     """Revoke the password, second factor and sessions of an official; print a new link."""
+
+    def again(session: Session, settings: Settings) -> officials.Enrolment:
+        official = officials.by_username(session, username)
+        return officials.reset_enrolment(session, settings, official)
+
+    _enrol(again)
+
+
+def _enrol(issue: Callable[[Session, Settings], officials.Enrolment]) -> None:
+    """Run ``issue`` in one transaction and print the enrolment link it made, once."""
     settings = get_settings()
     engine = make_engine(settings.database_url)
     bootstrap.prepare(engine)
     try:
         with unit_of_work(make_sessionmaker(engine)) as session:
-            official = officials.by_username(session, username)
-            line = _link_line(settings, officials.reset_enrolment(session, settings, official))
+            line = _link_line(settings, issue(session, settings))
     except DancuError as exc:
         raise console.fail(exc) from None
     finally:

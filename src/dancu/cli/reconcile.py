@@ -26,7 +26,7 @@ from dancu.config import Settings
 from dancu.db import is_sqlite, make_engine
 from dancu.errors import DancuError
 from dancu.reconcile.columns import FIELDS
-from dancu.reconcile.service import ReconcileSummary, reconcile
+from dancu.reconcile.service import DEFAULT_MEMORY_LIMIT, ReconcileSummary, reconcile
 
 __all__ = ["parse_columns", "reconcile_cli", "reconcile_command"]
 
@@ -87,12 +87,13 @@ def _run(
     sheet: str | None,
     register: Path | None,
     database_url: str,
+    memory_limit: str,
 ) -> ReconcileSummary:
     with console.progress("reconciling") as (advance, set_total):
         if register is not None:
             return reconcile(
                 None, file, out, columns=columns, sheet=sheet, progress=advance,
-                on_total=set_total, register=register,
+                on_total=set_total, register=register, memory_limit=memory_limit,
             )  # fmt: skip
         if is_sqlite(database_url):
             db_file = database_url.split("///", 1)[-1]
@@ -105,7 +106,7 @@ def _run(
             with Session(engine) as session:
                 return reconcile(
                     session, file, out, columns=columns, sheet=sheet, progress=advance,
-                    on_total=set_total,
+                    on_total=set_total, memory_limit=memory_limit,
                 )  # fmt: skip
         except SQLAlchemyError as exc:
             raise DancuError(f"cannot read the register: {exc.__class__.__name__}") from exc
@@ -141,11 +142,18 @@ def reconcile_command(
             "--database-url", envvar="DANCU_DATABASE_URL", help="The register's database."
         ),
     ] = DEFAULT_DATABASE_URL,
+    memory_limit: Annotated[
+        str,
+        typer.Option(
+            "--memory-limit",
+            help="Memory the run's database may hold before spilling to disk (e.g. 512MB, 4GB).",
+        ),
+    ] = DEFAULT_MEMORY_LIMIT,
 ) -> None:
     """Check a sectoral file against the register: status, ID, mismatched fields, duplicates."""
     columns = parse_columns(column or [])
     try:
-        summary = _run(file, out, columns, sheet, register, database_url)
+        summary = _run(file, out, columns, sheet, register, database_url, memory_limit)
     except DancuError as exc:
         raise console.fail(exc, after="nothing was written") from None
     _warn_unreadable(summary)

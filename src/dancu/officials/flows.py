@@ -87,9 +87,7 @@ def person(session: Session, actor: Actor, personal_id: str) -> Citizen:
             raise registry.CitizenNotFound("no citizen with this personal ID number")
         return citizen
     # The record is loaded: its (indexed) permanent commune decides, as in where_in_scope.
-    if citizen is None or not scopes.commune_in_scope(
-        actor.scope, citizen.permanent_commune_code
-    ):
+    if citizen is None or not scopes.commune_in_scope(actor.scope, citizen.permanent_commune_code):
         raise OutOfScopePerson(
             f"no person with this number lives in your unit ({actor.scope.unit_code})"
         )

@@ -9,7 +9,7 @@ forms show the members' names, so opening one is a logged read.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
@@ -31,6 +31,7 @@ from dancu.officials.flows import (
 from dancu.officials.policy import Action
 from dancu.registry import workflows
 
+_MOVE_NAMES = {"move_date": "moved_on"}
 MEMBER_FIELDS = ("personal_id", "full_name", "birth_date", "relationship_to_head", "status")
 
 
@@ -77,6 +78,28 @@ def _versions(values: Mapping[str, str | int], problems: list[Problem]) -> dict[
     return found
 
 
+def _apply(
+    workflow: Callable[..., workflows.Changes],
+    session: Session,
+    command: object,
+    actor: Actor,
+    why: tuple[str, str | None],
+    renames: dict[str, str] | None = None,
+) -> workflows.Changes:
+    """Run a register workflow for ``actor`` in their scope, with the form's field names."""
+    try:
+        return workflow(
+            session,
+            command,
+            actor=actor.username,
+            reason=why[0],
+            legal_basis=why[1],
+            scope=actor.scope,
+        )
+    except ValidationFailed as exc:
+        raise renamed(exc, renames or {}) from None
+
+
 @dataclass(frozen=True, slots=True)
 class MoveForm:
     """A person's new permanent residence (leave one household and commune, join another)."""
@@ -99,30 +122,20 @@ def change_residence(
     commune = _commune(form.commune_code, problems)
     when = full_date(form.moved_on, "moved_on", problems, required=False) or today()
     expected = expected_version(form.version, problems)
-    reason, basis = form.why.checked(problems)
-    code = (form.household_code or "").strip() or None
-    relationship = (form.relationship_to_head or "").strip() or None
+    why = form.why.checked(problems)
+    address = clean_text(form.address, 300, "address", problems)
     if problems:
         raise ValidationFailed("the residence change has errors", problems)
-    try:
-        return workflows.change_permanent_residence(
-            session,
-            workflows.PermanentResidenceChange(
-                personal_id=citizen.personal_id,
-                commune_code=commune,
-                move_date=when,
-                address=clean_text(form.address, 300, "address", problems),
-                household_code=code,
-                relationship_to_head=relationship,
-                expected_version=expected,
-            ),
-            actor=actor.username,
-            reason=reason,
-            legal_basis=basis,
-            scope=actor.scope,
-        )
-    except ValidationFailed as exc:
-        raise renamed(exc, {"move_date": "moved_on"}) from None
+    command = workflows.PermanentResidenceChange(
+        personal_id=citizen.personal_id,
+        commune_code=commune,
+        move_date=when,
+        address=address,
+        household_code=(form.household_code or "").strip() or None,
+        relationship_to_head=(form.relationship_to_head or "").strip() or None,
+        expected_version=expected,
+    )
+    return _apply(workflows.change_permanent_residence, session, command, actor, why, _MOVE_NAMES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,27 +158,18 @@ def move_household(
     commune = _commune(form.commune_code, problems)
     when = full_date(form.moved_on, "moved_on", problems, required=False) or today()
     versions = _versions(form.versions, problems)
-    reason, basis = form.why.checked(problems)
+    why = form.why.checked(problems)
     address = clean_text(form.address, 300, "address", problems)
     if problems:
         raise ValidationFailed("the household move has errors", problems)
-    try:
-        return workflows.move_household(
-            session,
-            workflows.HouseholdMove(
-                household_code=row.code,
-                commune_code=commune,
-                address=address or "",
-                move_date=when,
-                expected_versions=versions,
-            ),
-            actor=actor.username,
-            reason=reason,
-            legal_basis=basis,
-            scope=actor.scope,
-        )
-    except ValidationFailed as exc:
-        raise renamed(exc, {"move_date": "moved_on"}) from None
+    command = workflows.HouseholdMove(
+        household_code=row.code,
+        commune_code=commune,
+        address=address or "",
+        move_date=when,
+        expected_versions=versions,
+    )
+    return _apply(workflows.move_household, session, command, actor, why, _MOVE_NAMES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,25 +193,19 @@ def register_temporary_residence(
     # The end of a stay lies ahead: only its form is checked here, the workflow its length.
     end = _until(form.valid_until, problems)
     expected = expected_version(form.version, problems)
-    reason, basis = form.why.checked(problems)
+    why = form.why.checked(problems)
     address = clean_text(form.address, 300, "address", problems)
     if problems or start is None or end is None:
         raise ValidationFailed("the temporary residence has errors", problems)
-    return workflows.register_temporary_residence(
-        session,
-        workflows.TemporaryResidenceRegistration(
-            personal_id=citizen.personal_id,
-            commune_code=commune,
-            address=address or "",
-            valid_from=start,
-            valid_until=end,
-            expected_version=expected,
-        ),
-        actor=actor.username,
-        reason=reason,
-        legal_basis=basis,
-        scope=actor.scope,
+    command = workflows.TemporaryResidenceRegistration(
+        personal_id=citizen.personal_id,
+        commune_code=commune,
+        address=address or "",
+        valid_from=start,
+        valid_until=end,
+        expected_version=expected,
     )
+    return _apply(workflows.register_temporary_residence, session, command, actor, why)
 
 
 def _until(value: str | None, problems: list[Problem]) -> dt.date | None:
@@ -266,28 +264,21 @@ def split_household(
     members.pop(head, None)
     when = full_date(form.split_on, "split_on", problems, required=False)
     versions = _versions(form.versions, problems)
-    reason, basis = form.why.checked(problems)
+    why = form.why.checked(problems)
     address = clean_text(form.address, 300, "address", problems)
     if problems:
         raise ValidationFailed("the household split has errors", problems)
-    try:
-        return workflows.split_household(
-            session,
-            workflows.HouseholdSplit(
-                household_code=row.code,
-                new_head_id=head,
-                members=members,
-                address=address,
-                split_date=when,
-                expected_versions=versions,
-            ),
-            actor=actor.username,
-            reason=reason,
-            legal_basis=basis,
-            scope=actor.scope,
-        )
-    except ValidationFailed as exc:
-        raise renamed(exc, {"split_date": "split_on"}) from None
+    command = workflows.HouseholdSplit(
+        household_code=row.code,
+        new_head_id=head,
+        members=members,
+        address=address,
+        split_date=when,
+        expected_versions=versions,
+    )
+    return _apply(
+        workflows.split_household, session, command, actor, why, {"split_date": "split_on"}
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,19 +301,13 @@ def change_head(
     relationships = _pids(form.relationships, problems, "relationships")
     relationships.pop(head, None)
     versions = _versions(form.versions, problems)
-    reason, basis = form.why.checked(problems)
+    why = form.why.checked(problems)
     if problems:
         raise ValidationFailed("the change of head has errors", problems)
-    return workflows.change_household_head(
-        session,
-        workflows.HeadChange(
-            household_code=row.code,
-            new_head_id=head,
-            relationships=relationships,
-            expected_versions=versions,
-        ),
-        actor=actor.username,
-        reason=reason,
-        legal_basis=basis,
-        scope=actor.scope,
+    command = workflows.HeadChange(
+        household_code=row.code,
+        new_head_id=head,
+        relationships=relationships,
+        expected_versions=versions,
     )
+    return _apply(workflows.change_household_head, session, command, actor, why)

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from dancu.errors import DancuError
 from dancu.geo import service as geo
+from dancu.reconcile import duplicates, suggest
 from dancu.reconcile.normalise import ADDRESS_SCHEMA, GIVEN_SCHEMA
 from dancu.registry.interchange import per_distinct
 from dancu.registry.models import Citizen
@@ -141,33 +142,27 @@ SELECT *,
         WHEN reg_status = 'deceased' THEN 'deceased'
         WHEN name_bad OR date_bad OR sex_bad OR address_bad THEN 'mismatch'
         ELSE 'match'
-    END AS status,
-    min(input_row) OVER (PARTITION BY found_id) AS first_of_person,
-    min(input_row) OVER (
-        PARTITION BY found_id IS NULL AND name_given AND date_ok, lower(name_canon),
-            birth_year, birth_month, birth_day, sex
-    ) AS first_of_identity
+    END AS status
 FROM compared
 """
 
 _RESULTS_SQL = """
 SELECT
-    input_row AS "row",
-    status,
-    CASE WHEN status IN ('match', 'mismatch', 'deceased') THEN found_id END AS personal_id,
-    CASE WHEN status = 'mismatch' THEN concat_ws(';',
-        CASE WHEN name_bad THEN 'full_name' END,
-        CASE WHEN date_bad THEN 'birth_date' END,
-        CASE WHEN sex_bad THEN 'sex' END,
-        CASE WHEN address_bad THEN 'address' END) END AS mismatched_fields,
-    CAST(NULL AS VARCHAR) AS suggested_id,
-    CAST(NULL AS DOUBLE) AS suggestion_score,
-    CASE
-        WHEN found_id IS NOT NULL THEN nullif(first_of_person, input_row)
-        WHEN name_given AND date_ok THEN nullif(first_of_identity, input_row)
-    END AS duplicate_of
-FROM checked
-ORDER BY input_row
+    c.input_row AS "row",
+    c.status,
+    CASE WHEN c.status IN ('match', 'mismatch', 'deceased') THEN c.found_id END AS personal_id,
+    CASE WHEN c.status = 'mismatch' THEN concat_ws(';',
+        CASE WHEN c.name_bad THEN 'full_name' END,
+        CASE WHEN c.date_bad THEN 'birth_date' END,
+        CASE WHEN c.sex_bad THEN 'sex' END,
+        CASE WHEN c.address_bad THEN 'address' END) END AS mismatched_fields,
+    s.suggested_id,
+    s.suggestion_score,
+    d.duplicate_of
+FROM checked c
+LEFT JOIN suggested s USING (input_row)
+LEFT JOIN resolved d USING (input_row)
+ORDER BY c.input_row
 """
 
 
@@ -212,6 +207,7 @@ class Workspace:
         self.con.register("_empty", ADDRESS_SCHEMA.empty_table())
         self.con.execute("CREATE TABLE addr AS SELECT * FROM _empty")
         self.con.unregister("_empty")
+        self.con.execute(suggest.EMPTY_SUGGESTED)
 
     def close(self) -> None:
         """Close the database (the caller removes the scratch directory)."""
@@ -369,8 +365,32 @@ class Workspace:
     # --------------------------------------------------------------------- the rules
 
     def check(self) -> None:
-        """Apply CONTRACTS §3 to every row at once (status, fields, duplicates)."""
+        """Apply CONTRACTS §3 to every row at once (status and fields); the inputs of the
+        rules are then dropped (``checked`` holds all the rest needs)."""
         self.con.execute(_CHECK_SQL)
+        for table in ("given", "reg", "legacy"):
+            self.con.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def pending(self) -> int:
+        """Rows the suggestion track scores (``suggest.SCORED_STATUSES``)."""
+        statuses = ", ".join(f"'{s}'" for s in suggest.SCORED_STATUSES)
+        return int(self._scalar(f"SELECT count(*) FROM checked WHERE status IN ({statuses})"))
+
+    def suggest(
+        self, *, session: Session | None, snapshot: Path | None, threshold: float
+    ) -> dict[str, Any]:
+        """The suggestion track, then ``duplicate_of`` through the people found."""
+        if not self.pending():
+            duplicates.resolve(self.con, None)
+            return {"computed": True, "rows_considered": 0, "suggested": 0}
+        if snapshot is not None:
+            suggest.load_people_from_snapshot(self.con, snapshot)
+        else:
+            assert session is not None
+            suggest.load_people_from_database(self.con, session)
+        found = suggest.suggest(self.con, threshold=threshold)
+        duplicates.resolve(self.con, found.model)
+        return found.figures
 
     def write_results(self, csv_path: Path, parquet_path: Path) -> None:
         """``results.csv`` and ``results.parquet`` in input order (contract columns)."""

@@ -33,8 +33,15 @@ from dancu.reconcile import report
 from dancu.reconcile.exact import MISMATCH_FIELDS, STATUSES, Figures, Workspace
 from dancu.reconcile.normalise import AddressResolver, normalise_batch
 from dancu.reconcile.reader import Source, open_source
+from dancu.reconcile.suggest import THRESHOLD
 
-__all__ = ["OUTPUT_FILES", "SUGGESTIONS_NOTE", "ReconcileSummary", "reconcile"]
+__all__ = [
+    "DEFAULT_MEMORY_LIMIT",
+    "OUTPUT_FILES",
+    "SUGGESTIONS_NOTE",
+    "ReconcileSummary",
+    "reconcile",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +55,15 @@ OUTPUT_FILES: tuple[str, ...] = (
 """What a run writes into the output directory, in the order they are put in place."""
 
 SUGGESTIONS_NOTE = (
-    "suggested_id and suggestion_score are empty in this version: the suggestion track "
-    "(finding the person a row most probably describes when its ID is missing, wrong or "
-    "mismatched) is not implemented yet. / Cột suggested_id và suggestion_score chưa được "
-    "tính trong phiên bản này."
+    "suggested_id: for rows whose ID is missing, malformed, not found or disagrees, the person "
+    "of the register the row most probably describes, given only when the probability "
+    "(suggestion_score) is high; check it before correcting the file. / suggested_id: người "
+    "trong CSDL dân cư mà dòng có khả năng cao nhất mô tả, chỉ đưa ra khi xác suất "
+    "(suggestion_score) cao; cần kiểm tra trước khi sửa tệp."
 )
+DEFAULT_MEMORY_LIMIT = "1GB"
+"""What the run's DuckDB database may hold in memory before it spills to the scratch
+directory (the register snapshot, the file's rows and the candidate pairs live there)."""
 _SCRATCH_PREFIX = ".reconcile-"
 _SCRATCH_SUFFIX = ".tmp"
 _PARALLEL_FROM_BYTES = 1 << 20
@@ -128,6 +139,7 @@ def _summary_data(
     figures: Figures,
     timings: dict[str, float],
     register: dict[str, Any],
+    suggestions: dict[str, Any],
 ) -> dict[str, Any]:
     rows = figures.rows
     return {
@@ -155,7 +167,7 @@ def _summary_data(
         "unreadable": figures.unreadable,
         "provinces": figures.provinces,
         "examples": figures.mismatch_examples,
-        "suggestions": {"computed": False, "note": SUGGESTIONS_NOTE},
+        "suggestions": {**suggestions, "note": SUGGESTIONS_NOTE},
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "rows_per_second": round(rows / timings["total"]) if timings["total"] > 0 else 0,
         "outputs": list(OUTPUT_FILES),
@@ -173,7 +185,8 @@ def reconcile(
     on_total: Callable[[int], None] | None = None,
     register: Path | None = None,
     chunk_rows: int = 50_000,
-    memory_limit: str = "512MB",
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    threshold: float = THRESHOLD,
 ) -> ReconcileSummary:
     """Check ``path`` against the register and write the results into ``out_dir``.
 
@@ -228,19 +241,22 @@ def reconcile(
         workspace.check()
         timings["exact"] = time.perf_counter() - mark
         mark = time.perf_counter()
+        suggestions = workspace.suggest(session=session, snapshot=register, threshold=threshold)
+        timings["suggestions"] = time.perf_counter() - mark
+        mark = time.perf_counter()
         workspace.write_results(scratch / "results.csv", scratch / "results.parquet")
         figures = workspace.figures()
         interim = {**timings, "write": time.perf_counter() - mark}
         interim["total"] = time.perf_counter() - started
         report.write_xlsx(
             scratch / "results.xlsx",
-            _summary_data(source, figures, interim, origin),
+            _summary_data(source, figures, interim, origin, suggestions),
             workspace.results(),
             rows=figures.rows,
         )
         timings["write"] = time.perf_counter() - mark
         timings["total"] = time.perf_counter() - started
-        data = _summary_data(source, figures, timings, origin)
+        data = _summary_data(source, figures, timings, origin, suggestions)
         report.write_html(scratch / "report.html", data)
         report.write_summary(scratch / "summary.json", data)
         workspace.close()

@@ -64,26 +64,28 @@ TABLES: tuple[Table, ...] = tuple(bulk.table_of(m) for m in (Citizen, Household,
 # parameters.
 _ROWS_PER_STATEMENT = 500
 # Whole-file problems left to find once the rows are in (IDs and household heads are refused
-# by primary keys as they arrive). Each query stops at its first hit.
+# by primary keys as they arrive). Counts rather than "LIMIT 1": with a limit PostgreSQL
+# expects an early hit and probes an index for every row, where a hash join over the whole
+# table is ten times faster when, as in a valid file, there is no hit.
 _FILE_CHECKS: tuple[tuple[str, str], ...] = (
     (
         "a legacy number twice",
-        """SELECT 1 FROM citizen WHERE legacy_id_number IS NOT NULL
-           GROUP BY legacy_id_number HAVING COUNT(*) > 1 LIMIT 1""",
+        """SELECT COUNT(*) FROM (SELECT legacy_id_number FROM citizen
+           WHERE legacy_id_number IS NOT NULL
+           GROUP BY legacy_id_number HAVING COUNT(*) > 1) AS twice""",
     ),
-    *(
-        (
-            f"a {column} that points to nobody",
-            f"""SELECT 1 FROM citizen c WHERE c.{column} IS NOT NULL
-                AND NOT EXISTS (SELECT 1 FROM citizen p WHERE p.personal_id = c.{column})
-                LIMIT 1""",
-        )
-        for column in ("father_id", "mother_id", "spouse_id")
+    (
+        "a father, mother or spouse who is nobody",
+        """SELECT COUNT(*) FROM (
+             SELECT father_id AS link FROM citizen WHERE father_id IS NOT NULL
+             UNION ALL SELECT mother_id FROM citizen WHERE mother_id IS NOT NULL
+             UNION ALL SELECT spouse_id FROM citizen WHERE spouse_id IS NOT NULL) AS l
+           WHERE NOT EXISTS (SELECT 1 FROM citizen p WHERE p.personal_id = l.link)""",
     ),
     (
         "a household with no head",
-        """SELECT 1 FROM citizen c WHERE c.household_code IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM household h WHERE h.code = c.household_code) LIMIT 1""",
+        """SELECT COUNT(*) FROM citizen c WHERE c.household_code IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM household h WHERE h.code = c.household_code)""",
     ),
 )
 
@@ -311,12 +313,11 @@ def load(
         raise GiveWay(f"refused by the database: {str(exc).splitlines()[0]}") from exc
     if aside:
         aside.rebuild()
-        lap("indexes")
-    for what, sql in _FILE_CHECKS:
-        if session.execute(text(sql)).first() is not None:
-            raise GiveWay(f"the file has {what}")
-    lap("check file")
-    if bulk_load:
+        # After the indexes: SQLite's statistics are per index.
         bulk.analyze(session, *(table.name for table in TABLES))
         lap("indexes")
+    for what, sql in _FILE_CHECKS:
+        if session.scalar(text(sql)):
+            raise GiveWay(f"the file has {what}")
+    lap("check file")
     return people, households

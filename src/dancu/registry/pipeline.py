@@ -64,7 +64,11 @@ def _check_all(
     names = NameMemo()
     for raw in batches:
         result = normalise(raw, communes=communes, today=today, names=names)
-        payload = prepare(result.table) if prepare and not result.problems else None
+        payload = None
+        if prepare and not result.problems:
+            payload = prepare(result.table)
+            # The payload replaces the rows: do not send them through the queue as well.
+            result = Normalised(result.table.slice(0, 0), result.problems)
         yield Checked(raw.batch.num_rows, result, _rejected_raw(raw, result), payload)
 
 

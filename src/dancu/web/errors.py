@@ -52,16 +52,24 @@ def json_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
-class ApiRoute(APIRoute):
-    """A route whose refusals carry the fields at fault (see the module docstring)."""
+def route_class(on_error: Callable[[Request, Exception], Response]) -> type[APIRoute]:
+    """A route class whose handler answers a refusal (a ``DancuError`` or a pydantic error)
+    with ``on_error``: JSON for the API, a page for the pages."""
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+    class Catching(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
 
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except (DancuError, RequestValidationError) as exc:
-                return json_error(request, exc)
+            async def handle(request: Request) -> Response:
+                try:
+                    return await handler(request)
+                except (DancuError, RequestValidationError) as exc:
+                    return on_error(request, exc)
 
-        return handle
+            return handle
+
+    return Catching
+
+
+ApiRoute = route_class(json_error)
+"""A route whose refusals carry the fields at fault (see the module docstring)."""

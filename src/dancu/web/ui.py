@@ -7,25 +7,25 @@ page (403, 404, 409) is a page, not JSON; an anonymous visitor is sent to the si
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
+from dancu.enums import Relationship
 from dancu.errors import ConflictError, DancuError, UnauthorizedError, ValidationFailed
 from dancu.officials import purposes
 from dancu.officials.policy import Action
 from dancu.web import i18n
 from dancu.web.deps import Principal
+from dancu.web.errors import route_class
 
 HERE = Path(__file__).parent
 _env = Environment(
@@ -35,6 +35,8 @@ _env = Environment(
     lstrip_blocks=True,
 )
 templates = Jinja2Templates(env=_env)
+# A member's relationship to the head of household, as the forms offer it.
+MEMBER_RELATIONSHIPS = tuple(r.value for r in Relationship if r is not Relationship.HEAD)
 
 
 def locale_of(request: Request) -> str:
@@ -93,6 +95,7 @@ def render(
             "Action": Action,
             "csrf_token": csrf_token or (me.csrf_token if me else None),
             "purposes": [(code, purposes.label(code, locale)) for code in purposes.PURPOSES],
+            "relationships": [(code, t(f"rel.{code}")) for code in MEMBER_RELATIONSHIPS],
             "url": url,
             "quote": quote,
             **context,
@@ -177,16 +180,5 @@ def error_page(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", status=status, code=code, message=message)
 
 
-class PageRoute(APIRoute):
-    """A page: refusals become pages (or the sign-in page), never JSON."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except (DancuError, RequestValidationError) as exc:
-                return error_page(request, exc)
-
-        return handle
+PageRoute = route_class(error_page)
+"""A page: refusals become pages (or the sign-in page), never JSON."""

@@ -1,0 +1,139 @@
+"""``duplicate_of``: the first earlier row about the same person (CONTRACTS §3).
+
+A row is tied to a person by *keys*, and rows sharing a key, directly or through other rows,
+are about one person:
+
+* the person it resolves to: the one its ID names (``match``; ``mismatch`` and ``deceased``
+  unless the suggestion track finds that holder clearly is not who the row describes), or
+  the person confidently found by the suggestion track;
+* the unknown number it gives (``not_found``, ``invalid_id``): two rows with the same number
+  the register does not hold are about the same outsider;
+* the identity it gives (folded name, full birth date, sex), unless rows resolved to
+  different people share it (namesakes);
+* for a row about nobody found, its best match *within the file* when the model of
+  :mod:`dancu.reconcile.linkage` says the two rows describe one person with high probability
+  (an outsider written twice, once with a typo or without diacritics).
+
+Labels then spread along the keys (the smallest row number wins) until nothing changes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import duckdb
+
+from dancu.reconcile import suggest
+from dancu.reconcile.linkage import Model
+
+__all__ = ["resolve"]
+
+_KEYS = """
+CREATE OR REPLACE TABLE row_keys AS
+WITH r AS (
+    SELECT c.input_row,
+        coalesce(s.confident_id, CASE
+            WHEN c.status = 'match' THEN c.found_id
+            WHEN c.status IN ('mismatch', 'deceased') AND coalesce(s.holder_score, 1) >= 0.5
+                THEN c.found_id
+        END) AS person,
+        CASE WHEN c.status IN ('not_found', 'invalid_id')
+            AND length(regexp_replace(c.id_norm, '[^0-9]', '', 'g')) >= 9
+            THEN regexp_replace(c.id_norm, '[^0-9]', '', 'g') END AS number,
+        CASE WHEN c.name_given AND c.date_ok AND c.birth_day IS NOT NULL
+            THEN concat_ws('|', c.name_fold, c.birth_year, c.birth_month, c.birth_day,
+                coalesce(c.sex, '?')) END AS ident
+    FROM checked c LEFT JOIN suggested s USING (input_row)
+), namesakes AS (
+    SELECT ident FROM r WHERE person IS NOT NULL AND ident IS NOT NULL
+    GROUP BY ident HAVING count(DISTINCT person) > 1
+)
+SELECT input_row, 'p:' || person AS k, true AS resolved FROM r WHERE person IS NOT NULL
+UNION ALL SELECT input_row, 'i:' || number, false FROM r WHERE number IS NOT NULL
+UNION ALL SELECT input_row, 'n:' || ident, false FROM r
+    WHERE ident IS NOT NULL AND ident NOT IN (SELECT ident FROM namesakes)
+"""
+
+_ROW_AS_PERSON = """
+    SELECT CAST(input_row AS VARCHAR) AS pid, CAST(NULL AS VARCHAR) AS legacy,
+        lower(name_canon) AS canon, name_fold AS fold,
+        CASE WHEN date_ok THEN birth_year END AS yr,
+        CASE WHEN date_ok THEN birth_month END AS mo,
+        CASE WHEN date_ok THEN birth_day END AS dy,
+        sex, 'alive' AS status, address_candidates[1] AS commune
+    FROM checked WHERE name_fold IS NOT NULL
+"""
+"""Rows of the file seen as candidates (their first commune stands for the address)."""
+
+_DUPLICATE_SHARE = 0.05
+"""The prior share of rows that repeat an earlier one: a pair of rows is linked when the
+model's odds that they are one person, from this prior, reach 99 to 1."""
+
+_PROPAGATE = """
+CREATE OR REPLACE TABLE labels AS
+WITH by_key AS (
+    SELECT k.k, min(l.label) AS label FROM row_keys k JOIN labels l USING (input_row) GROUP BY ALL
+)
+SELECT l.input_row, least(l.label, coalesce(min(b.label), l.label)) AS label
+FROM labels l
+LEFT JOIN row_keys k USING (input_row)
+LEFT JOIN by_key b USING (k)
+GROUP BY l.input_row, l.label
+"""
+
+_MAX_ROUNDS = 50
+
+
+def _link_within_file(con: duckdb.DuckDBPyConnection, model: Model) -> None:
+    """Add a key tying each row about nobody found to its best match among the other rows,
+    when the model is sure enough that they describe one person."""
+    unresolved = suggest.rows_view_sql(
+        "c.input_row NOT IN (SELECT input_row FROM row_keys WHERE resolved)"
+    )
+    rows = int(con.execute("SELECT count(*) FROM checked").fetchall()[0][0])
+    cut = math.log(99.0) + math.log(max(rows, 1)) - math.log(_DUPLICATE_SHARE)
+    view = suggest.person_view_sql(_ROW_AS_PERSON)
+    pairs = f"""
+        ({suggest.query_keys_sql(unresolved)}) q
+        JOIN (SELECT pid, unnest({suggest.person_keys_sql()}) AS k FROM ({view})) o USING (k)
+        JOIN ({unresolved}) g USING (input_row)
+        JOIN ({view}) r ON r.pid = o.pid
+    """
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE links AS
+        SELECT input_row, other FROM (
+            SELECT input_row, arg_max(CAST(pid AS BIGINT), log_bf) AS other, max(log_bf) AS best
+            FROM ({suggest.score_sql(model, pairs, "g", "r", compare_ids=False)})
+            WHERE CAST(pid AS BIGINT) <> input_row
+            GROUP BY ALL
+        ) WHERE best >= {cut!r}
+        """
+    )
+    con.execute(
+        """
+        INSERT INTO row_keys
+        SELECT unnest([input_row, other]), 'w:' || input_row || '-' || other, false FROM links
+        """
+    )
+
+
+def resolve(con: duckdb.DuckDBPyConnection, model: Model | None) -> None:
+    """Fill ``resolved`` (input_row, duplicate_of) from ``checked`` and ``suggested``;
+    ``model`` (None when no row needed the suggestion track) also links rows within the
+    file."""
+    con.execute(_KEYS)
+    if model is not None:
+        _link_within_file(con, model)
+    con.execute(
+        "CREATE OR REPLACE TABLE labels AS SELECT input_row, input_row AS label FROM checked"
+    )
+    for _ in range(_MAX_ROUNDS):
+        before = con.execute("SELECT sum(label) FROM labels").fetchall()[0][0]
+        con.execute(_PROPAGATE)
+        if con.execute("SELECT sum(label) FROM labels").fetchall()[0][0] == before:
+            break
+    con.execute(
+        "CREATE OR REPLACE TABLE resolved AS "
+        "SELECT input_row, nullif(label, input_row) AS duplicate_of FROM labels"
+    )

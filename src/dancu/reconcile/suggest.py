@@ -1,0 +1,636 @@
+"""The suggestion track: the register person a row most probably describes (CONTRACTS §3
+``suggested_id``, ``suggestion_score``).
+
+For the rows whose status is ``not_found``, ``invalid_id``, ``missing_id`` or ``mismatch``
+(and ``deceased`` rows, scored but never given a suggestion, see :data:`SCORED_STATUSES`):
+
+1. **candidates** (blocking): the holder of the ID given (a ``mismatch`` row may carry someone
+   else's ID); the person whose old CMND number it is; the people one digit away from it (one
+   digit wrong, two neighbours swapped, a digit dropped or added, as when a spreadsheet eats a
+   leading zero); and the people sharing one of these keys with the row, none of which is the
+   family name alone (Nguyễn is 38% of people): folded name + birth year and month (also with
+   day and month swapped), folded name + birthday (another year), given name + full birth
+   date, the name's words in any order + birth year, family and given names + full birth
+   date (a middle name dropped), full birth date + commune, folded name + commune, folded
+   name + birth year + commune; rows that know only the year also meet the people the
+   register knows only by year;
+2. **scores**: every pair through the Fellegi-Sunter model of :mod:`dancu.reconcile.linkage`,
+   its parameters estimated on this register and this file (:func:`estimate`), and the share
+   of rows describing someone in the register estimated per status by
+   expectation-maximisation (:func:`estimate_priors`);
+3. **choice**: the best candidate when its posterior probability reaches :data:`THRESHOLD`.
+   A wrong suggestion costs a ministry more than a missing one, so the bar is high, and two
+   similar candidates (namesakes born the same day) share the probability and leave the row
+   without a suggestion.
+
+Everything runs as set-based SQL in the run's DuckDB database; the register comes from the
+snapshot or the database once, as a compact table of the compared fields (``people``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from dancu.geo import service as geo
+from dancu.reconcile import linkage
+from dancu.reconcile.linkage import Model
+from dancu.registry.models import Citizen
+
+__all__ = [
+    "EMPTY_SUGGESTED",
+    "PENDING_STATUSES",
+    "SCORED_STATUSES",
+    "THRESHOLD",
+    "Suggestions",
+    "fold_sql",
+    "load_people_from_database",
+    "load_people_from_snapshot",
+    "person_keys_sql",
+    "person_view_sql",
+    "query_keys_sql",
+    "rows_view_sql",
+    "score_sql",
+    "suggest",
+]
+
+log = logging.getLogger(__name__)
+
+PENDING_STATUSES: tuple[str, ...] = ("not_found", "invalid_id", "missing_id", "mismatch")
+"""The statuses whose rows get a suggestion (CONTRACTS §3)."""
+
+SCORED_STATUSES: tuple[str, ...] = (*PENDING_STATUSES, "deceased")
+"""The statuses whose rows are scored: a ``deceased`` row gets no suggestion (the contract
+says so), but when it is clearly about someone other than the holder of its ID, that person,
+not the holder, is the one it may duplicate."""
+
+THRESHOLD = 0.95
+"""The smallest posterior probability for which ``suggested_id`` is filled in (chosen on the
+accuracy benchmark, docs/reconcile.md: no wrong suggestion above it there)."""
+
+EMPTY_SUGGESTED = """
+CREATE OR REPLACE TABLE suggested (
+    input_row BIGINT, suggested_id VARCHAR, suggestion_score DOUBLE, confident_id VARCHAR,
+    holder_score DOUBLE
+)
+"""
+"""``suggested`` before (or without) the track: the suggestion, its score, the confident
+person (also for ``deceased`` rows), the posterior of the ID's holder."""
+
+_PEOPLE_SCHEMA = pa.schema(
+    [
+        ("pid", pa.string()),
+        ("legacy", pa.string()),
+        ("canon", pa.string()),
+        ("fold", pa.string()),
+        ("yr", pa.int16()),
+        ("mo", pa.int8()),
+        ("dy", pa.int8()),
+        ("sex", pa.string()),
+        ("status", pa.string()),
+        ("commune", pa.string()),
+    ]
+)
+"""The register as the track compares it: lower-case canonical and folded names, partial
+birth dates (year, month, day), sex, status, permanent commune."""
+
+
+def fold_sql(x: str) -> str:
+    """SQL: ``vn.names.fold`` of the text ``x`` for names already canonical (lower case, no
+    diacritics, ``đ`` as ``d``, single spaces; a property test checks they agree)."""
+    bare = f"lower(strip_accents(replace(replace({x}, 'đ', 'd'), 'Đ', 'D')))"
+    return f"trim(regexp_replace({bare}, '\\s+', ' ', 'g'))"
+
+
+_FETCH_ROWS = 100_000
+_SAMPLE = 500
+_LABELLED = 20_000
+_EM_ROUNDS = 8
+_PRIOR_ROWS = 10.0
+
+
+def _quote(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+
+
+# ----------------------------------------------------------------------------- the register
+
+
+def _create_people(con: duckdb.DuckDBPyConnection) -> None:
+    con.register("_empty", _PEOPLE_SCHEMA.empty_table())
+    con.execute("CREATE OR REPLACE TABLE people AS SELECT * FROM _empty")
+    con.unregister("_empty")
+
+
+def load_people_from_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """Every person of a register snapshot (``dancu registry export``) into ``people``; names
+    are folded once per distinct name."""
+    source = (
+        f"read_parquet({_quote(path)})"
+        if path.suffix.lower() == ".parquet"
+        else f"read_csv({_quote(path)}, header = true, all_varchar = true)"
+    )
+    _create_people(con)
+    born = "CAST(s.birth_date AS VARCHAR)"
+    con.execute(
+        f"""
+        INSERT INTO people
+        WITH s AS (SELECT * FROM {source}),
+        names AS (
+            SELECT name, lower(n) AS canon, {fold_sql("n")} AS fold
+            FROM (SELECT name, nfc_normalize(name) AS n
+                  FROM (SELECT DISTINCT CAST(full_name AS VARCHAR) AS name FROM s))
+        )
+        SELECT CAST(s.personal_id AS VARCHAR), nullif(CAST(s.legacy_id_number AS VARCHAR), ''),
+            names.canon, names.fold,
+            CAST(substr({born}, 1, 4) AS SMALLINT),
+            CAST(CASE WHEN length({born}) >= 7 THEN substr({born}, 6, 2) END AS TINYINT),
+            CAST(CASE WHEN length({born}) >= 10 THEN substr({born}, 9, 2) END AS TINYINT),
+            CAST(s.sex AS VARCHAR), coalesce(nullif(CAST(s.status AS VARCHAR), ''), 'alive'),
+            nullif(CAST(s.permanent_commune_code AS VARCHAR), '')
+        FROM s JOIN names ON names.name = CAST(s.full_name AS VARCHAR)
+        """
+    )
+    return _count(con, "people")
+
+
+def _database_batches(session: Session) -> Iterator[pa.RecordBatch]:
+    result = session.execute(
+        text(
+            "SELECT personal_id, legacy_id_number, full_name, name_key, birth_date, "
+            "birth_date_precision, sex, status, permanent_commune_code "
+            f"FROM {Citizen.__tablename__}"
+        ).execution_options(yield_per=_FETCH_ROWS)
+    )
+    names = ("pid", "legacy", "full_name", "fold", "born", "precision", "sex", "status", "commune")
+    for chunk in result.partitions(_FETCH_ROWS):
+        columns = list(zip(*chunk, strict=True))
+        columns[4] = tuple(str(v)[:10] for v in columns[4])  # text on SQLite, dates on PG
+        yield pa.RecordBatch.from_arrays(
+            [pa.array(c, pa.string()) for c in columns], names=list(names)
+        )
+
+
+def load_people_from_database(con: duckdb.DuckDBPyConnection, session: Session) -> int:
+    """Every person of the register's database into ``people``, streamed in chunks (the
+    compared columns only; the register stores names canonical and folded already)."""
+    _create_people(con)
+    for batch in _database_batches(session):
+        con.register("_chunk", batch)
+        con.execute(
+            """
+            INSERT INTO people
+            SELECT pid, legacy, lower(full_name), fold, CAST(substr(born, 1, 4) AS SMALLINT),
+                CAST(CASE WHEN precision IN ('day', 'month') THEN substr(born, 6, 2) END
+                    AS TINYINT),
+                CAST(CASE WHEN precision = 'day' THEN substr(born, 9, 2) END AS TINYINT),
+                sex, status, commune
+            FROM _chunk
+            """
+        )
+        con.unregister("_chunk")
+    return _count(con, "people")
+
+
+def _units(con: duckdb.DuckDBPyConnection) -> None:
+    """``units`` (commune -> province) and ``addr_provinces`` (address key -> provinces)."""
+    communes = list(geo.get_index().communes())
+    con.register(
+        "_units",
+        pa.table(
+            {
+                "commune": [c.code for c in communes],
+                "province": [c.province_code for c in communes],
+            }
+        ),
+    )
+    con.execute("CREATE OR REPLACE TABLE units AS SELECT * FROM _units")
+    con.unregister("_units")
+    con.execute(
+        """
+        CREATE OR REPLACE TABLE addr_provinces AS
+        SELECT address_key, list(DISTINCT province ORDER BY province) AS provinces
+        FROM (SELECT address_key, unnest(address_candidates) AS commune FROM addr)
+        JOIN units USING (commune)
+        GROUP BY ALL
+        """
+    )
+
+
+# ----------------------------------------------------------------------------- the two sides
+
+
+def rows_view_sql(where: str) -> str:
+    """SQL: the rows of ``checked`` matching ``where`` as the *query* side of a comparison
+    (``g`` in :mod:`dancu.reconcile.linkage`)."""
+    return f"""
+    SELECT c.input_row, c.status, c.found_id, c.id_given,
+        CASE WHEN c.id_given THEN regexp_replace(c.id_norm, '[^0-9]', '', 'g') END AS id_digits,
+        c.name_fold, lower(c.name_canon) AS name_lower, c.name_marked,
+        array_to_string(list_sort(string_split(c.name_fold, ' ')), ' ') AS name_sorted,
+        string_split(c.name_fold, ' ')[1] AS name_first,
+        string_split(c.name_fold, ' ')[-1] AS name_last,
+        len(string_split(c.name_fold, ' ')) AS name_words,
+        CASE WHEN c.date_ok THEN c.birth_year END AS birth_year,
+        CASE WHEN c.date_ok THEN c.birth_month END AS birth_month,
+        CASE WHEN c.date_ok THEN c.birth_day END AS birth_day,
+        c.sex, coalesce(c.address_candidates, []) AS address_candidates,
+        coalesce(a.provinces, []) AS address_provinces, c.name_bad, c.date_bad
+    FROM checked c LEFT JOIN addr_provinces a USING (address_key)
+    WHERE {where}
+    """
+
+
+def person_view_sql(source: str) -> str:
+    """SQL: ``source`` (columns of ``people``) as the *candidate* side (``r``), with the name's
+    words and the commune's province."""
+    return f"""
+    SELECT p.pid, p.legacy, p.canon, p.fold, p.yr, p.mo, p.dy, p.sex, p.status, p.commune,
+        array_to_string(list_sort(string_split(p.fold, ' ')), ' ') AS sorted,
+        string_split(p.fold, ' ')[1] AS first, string_split(p.fold, ' ')[-1] AS last,
+        len(string_split(p.fold, ' ')) AS words, u.province
+    FROM ({source}) p LEFT JOIN units u USING (commune)
+    """
+
+
+def person_keys_sql() -> str:
+    """SQL: the blocking keys of a candidate (a list over :func:`person_view_sql` columns)."""
+    return """[
+        hash('nym', fold, yr, mo), hash('nmd', fold, mo, dy), hash('gd', last, yr, mo, dy),
+        hash('sy', sorted, yr), hash('fl', first, last, yr, mo, dy),
+        hash('dc', yr, mo, dy, commune), hash('nc', fold, commune),
+        hash('nyc', fold, yr, commune), CASE WHEN mo IS NULL THEN hash('ny', fold, yr) END
+    ]"""
+
+
+def query_keys_sql(rows: str) -> str:
+    """SQL: (input_row, k) for every blocking key of the query rows ``rows``; a key is never
+    built from a missing value."""
+    return f"""
+    SELECT DISTINCT input_row, k FROM (
+        SELECT input_row, unnest([
+            CASE WHEN birth_month IS NOT NULL
+                THEN hash('nym', name_fold, birth_year, birth_month) END,
+            CASE WHEN birth_day <= 12 THEN hash('nym', name_fold, birth_year, birth_day) END,
+            CASE WHEN birth_day IS NOT NULL
+                THEN hash('nmd', name_fold, birth_month, birth_day) END,
+            CASE WHEN birth_day IS NOT NULL
+                THEN hash('gd', name_last, birth_year, birth_month, birth_day) END,
+            CASE WHEN birth_day <= 12
+                THEN hash('gd', name_last, birth_year, birth_day, birth_month) END,
+            CASE WHEN birth_year IS NOT NULL THEN hash('sy', name_sorted, birth_year) END,
+            CASE WHEN birth_day IS NOT NULL
+                THEN hash('fl', name_first, name_last, birth_year, birth_month, birth_day) END,
+            CASE WHEN birth_year IS NOT NULL THEN hash('ny', name_fold, birth_year) END
+        ]) AS k
+        FROM ({rows}) WHERE name_fold IS NOT NULL
+        UNION ALL
+        SELECT input_row, unnest([
+            CASE WHEN birth_day IS NOT NULL
+                THEN hash('dc', birth_year, birth_month, birth_day, commune) END,
+            CASE WHEN name_fold IS NOT NULL THEN hash('nc', name_fold, commune) END,
+            CASE WHEN name_fold IS NOT NULL AND birth_year IS NOT NULL
+                THEN hash('nyc', name_fold, birth_year, commune) END
+        ]) AS k
+        FROM (SELECT *, unnest(address_candidates) AS commune FROM ({rows}))
+    ) WHERE k IS NOT NULL
+    """
+
+
+def _edits_sql(source: str) -> str:
+    """SQL: (input_row, variant) for the one-digit variants of ``id_digits`` in ``source``:
+    substitutions and swaps of neighbours (12 digits), a digit added (11) or dropped (13)."""
+    digits = "(SELECT unnest(split('0123456789', '')) AS d)"
+    return f"""
+    SELECT input_row, substr(id_digits, 1, i) || d || substr(id_digits, i + 2) AS variant
+    FROM ({source}), range(0, 12) AS r(i), {digits}
+    WHERE length(id_digits) = 12 AND d <> substr(id_digits, i + 1, 1)
+    UNION ALL
+    SELECT input_row, substr(id_digits, 1, i) || substr(id_digits, i + 2, 1)
+        || substr(id_digits, i + 1, 1) || substr(id_digits, i + 3) AS variant
+    FROM ({source}), range(0, 11) AS r(i)
+    WHERE length(id_digits) = 12 AND substr(id_digits, i + 1, 1) <> substr(id_digits, i + 2, 1)
+    UNION ALL
+    SELECT input_row, substr(id_digits, 1, i) || d || substr(id_digits, i + 1) AS variant
+    FROM ({source}), range(0, 12) AS r(i), {digits}
+    WHERE length(id_digits) = 11
+    UNION ALL
+    SELECT input_row, substr(id_digits, 1, i) || substr(id_digits, i + 2) AS variant
+    FROM ({source}), range(0, 13) AS r(i)
+    WHERE length(id_digits) = 13
+    """
+
+
+_PENDING = "CREATE OR REPLACE TABLE pend AS " + rows_view_sql(
+    "c.status IN (" + ", ".join(f"'{s}'" for s in SCORED_STATUSES) + ")"
+)
+
+_EDITED = "SELECT * FROM pend WHERE status <> 'mismatch' OR (name_bad AND date_bad)"
+
+_CANDIDATES = f"""
+CREATE OR REPLACE TABLE cand AS
+SELECT DISTINCT input_row, pid FROM (
+    SELECT input_row, found_id AS pid FROM pend WHERE found_id IS NOT NULL
+    UNION ALL
+    SELECT g.input_row, p.pid FROM pend g JOIN people p ON p.legacy = g.id_digits
+    UNION ALL
+    SELECT e.input_row, p.pid
+    FROM ({_edits_sql(_EDITED)}) e
+    JOIN people p ON p.pid = e.variant
+    UNION ALL
+    SELECT g.input_row, p.pid
+    FROM ({query_keys_sql("SELECT * FROM pend")}) g
+    JOIN (SELECT pid, unnest({person_keys_sql()}) AS k
+          FROM ({person_view_sql("SELECT * FROM people")})) p USING (k)
+)
+"""
+"""Candidates: the holder, the legacy number's owner, one-digit variants of the ID (for a
+``mismatch`` row only when its name and birth date both disagree with the holder: probably
+someone else's number), and the people sharing a blocking key."""
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+def _levels_sql(g: str, r: str) -> str:
+    return f"""
+        {linkage.name_level_sql(g, r)} AS name_level,
+        {linkage.date_level_sql(g, r)} AS date_level,
+        {linkage.sex_level_sql(g, r)} AS sex_level,
+        {linkage.address_level_sql(g, r)} AS address_level"""
+
+
+_PERSON_AS_ROW = """
+    fold AS name_fold, canon AS name_lower, true AS name_marked, sorted AS name_sorted,
+    first AS name_first, last AS name_last, words AS name_words, yr AS birth_year,
+    mo AS birth_month, dy AS birth_day, sex,
+    CASE WHEN commune IS NULL THEN [] ELSE [commune] END AS address_candidates,
+    CASE WHEN province IS NULL THEN [] ELSE [province] END AS address_provinces
+"""
+
+
+def _level_counts(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {name: {} for name, _ in linkage.LEVEL_FIELDS}
+    sql = " UNION ALL ".join(
+        f"SELECT '{name}', {name}_level, count(*) FROM {table} GROUP BY ALL"
+        for name, _ in linkage.LEVEL_FIELDS
+    )
+    for name, level, n in con.execute(sql).fetchall():
+        if level is not None:
+            counts[str(name)][str(level)] = int(n)
+    return counts
+
+
+def estimate(con: duckdb.DuckDBPyConnection) -> Model:
+    """The model's parameters, deterministic for a register and a file: u from random pairs of
+    register people (hash-ordered samples), m from the rows whose ID was found (up to
+    20,000, leaving out pairs that disagree on both name and birth date: someone else's ID),
+    how often namesakes share their sex, and how many people sit one digit away from an ID."""
+    people = _count(con, "people")
+    first = person_view_sql(f"SELECT * FROM people ORDER BY hash(pid, 1) LIMIT {_SAMPLE}")
+    second = person_view_sql(f"SELECT * FROM people ORDER BY hash(pid, 2) LIMIT {_SAMPLE}")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE random_pairs AS
+        WITH a AS (SELECT {_PERSON_AS_ROW}, pid AS a_pid FROM ({first})),
+             r AS ({second})
+        SELECT {_levels_sql("a", "r")} FROM a, r WHERE a.a_pid <> r.pid
+        """
+    )
+    sampled = _level_counts(con, "random_pairs")
+    u = {
+        name: {
+            level: (sampled[name].get(level, 0) + 1) / (sum(sampled[name].values()) + 1)
+            for level in levels
+        }
+        for name, levels in linkage.LEVEL_FIELDS
+    }
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE labelled AS
+        WITH g AS ({rows_view_sql("c.found_id IS NOT NULL")}
+                   ORDER BY hash(c.input_row) LIMIT {_LABELLED}),
+        r AS ({person_view_sql("SELECT * FROM people WHERE pid IN (SELECT found_id FROM g)")}),
+        pairs AS (SELECT {_levels_sql("g", "r")} FROM g JOIN r ON r.pid = g.found_id)
+        SELECT * FROM pairs
+        WHERE name_level NOT IN ('else', 'given') OR date_level IN ('exact', 'partial', 'swapped')
+        """
+    )
+    counts = _level_counts(con, "labelled")
+    m = {
+        name: linkage.m_from_counts(name, counts[name], levels=levels)
+        for name, levels in linkage.LEVEL_FIELDS
+    }
+    same, total = con.execute(
+        """
+        WITH f AS (SELECT fold, sex, count(*) AS n FROM people GROUP BY ALL),
+             t AS (SELECT fold, sum(n) AS n FROM f GROUP BY ALL)
+        SELECT (SELECT sum(n * (n - 1)) FROM f), (SELECT sum(n * (n - 1)) FROM t)
+        """
+    ).fetchall()[0]
+    u_sex_namesakes = min((float(same or 0) + 1) / (float(total or 0) + 2), 0.999)
+    sample = (
+        f"SELECT pid AS id_digits, 0 AS input_row FROM people ORDER BY hash(pid, 3) LIMIT {_SAMPLE}"
+    )
+    hits = con.execute(
+        f"SELECT count(*) FROM ({_edits_sql(sample)}) v JOIN people p ON p.pid = v.variant"
+    ).fetchall()[0][0]
+    dates = counts["date"]
+    off = dates.get("year_off", 0) + dates.get("else", 0)
+    labelled = sum(counts["name"].values())
+    log.info("linkage model: %d people, %d labelled pairs", people, labelled)
+    return Model(
+        people=people,
+        m=m,
+        u=u,
+        u_sex_namesakes=u_sex_namesakes,
+        u_id_edit=(float(hits) + 1) / (_SAMPLE * max(people, 1)),
+        m_year_agrees=(sum(dates.values()) - off + 99) / (sum(dates.values()) + 100),
+        labelled_pairs=labelled,
+    )
+
+
+_TF = """
+CREATE OR REPLACE TABLE tf_name AS
+    SELECT fold, yr, count(*) AS n FROM people
+    WHERE fold IN (SELECT p.fold FROM cand JOIN people p USING (pid)
+                   UNION SELECT name_fold FROM checked)
+    GROUP BY ALL;
+CREATE OR REPLACE TABLE tf_year AS SELECT yr, count(*) AS n FROM people GROUP BY ALL;
+CREATE OR REPLACE TABLE tf_month AS
+    SELECT yr, mo, count(*) AS n FROM people WHERE mo IS NOT NULL GROUP BY ALL;
+CREATE OR REPLACE TABLE tf_date AS
+    SELECT yr, mo, dy, count(*) AS n FROM people WHERE dy IS NOT NULL GROUP BY ALL;
+CREATE OR REPLACE TABLE tf_commune AS
+    SELECT commune, count(*) AS n FROM people WHERE commune IS NOT NULL GROUP BY ALL;
+"""
+"""How many register people hold each value (term frequencies), for the exact levels' u."""
+
+
+def score_sql(model: Model, pairs: str, g: str, r: str, *, compare_ids: bool = True) -> str:
+    """SQL: the pairs ``pairs`` (a FROM clause binding query ``g`` and candidate ``r``) with
+    their levels and log Bayes factor; ``compare_ids`` False leaves the IDs out."""
+    id_level = linkage.id_level_sql(g, r) if compare_ids else "CAST(NULL AS VARCHAR)"
+    return f"""
+    WITH p AS (
+        SELECT {g}.input_row, {g}.status, {g}.found_id, {r}.pid,
+            {r}.fold, {r}.yr, {r}.mo, {r}.dy, {r}.commune,
+            {g}.birth_month IS NOT NULL AND {r}.mo IS NOT NULL AS month_known,
+            coalesce({g}.birth_month, {r}.mo) AS either_month,
+            {_levels_sql(g, r)},
+            {id_level} AS id_level
+        FROM {pairs}
+    ), tf AS (
+        SELECT p.*, tn.n AS tf_name, ty.n AS tf_year, tm.n AS tf_month, td.n AS tf_date,
+            tc.n AS tf_commune
+        FROM p
+        LEFT JOIN tf_name tn ON tn.fold = p.fold AND tn.yr = p.yr
+        LEFT JOIN tf_year ty ON ty.yr = p.yr
+        LEFT JOIN tf_month tm ON tm.yr = p.yr AND tm.mo = p.either_month
+        LEFT JOIN tf_date td ON td.yr = p.yr AND td.mo = p.mo AND td.dy = p.dy
+        LEFT JOIN tf_commune tc ON tc.commune = p.commune
+    )
+    SELECT input_row, status, found_id, pid, name_level, date_level, sex_level,
+        address_level, id_level, {linkage.log_bf_sql(model)} AS log_bf
+    FROM tf
+    """
+
+
+# ----------------------------------------------------------------------------- the choice
+
+
+def _posterior(prior: str) -> str:
+    """SQL: each candidate's posterior (``score``) from ``scored`` and the table ``prior``
+    (status, log_prior = log(ρ/N), log_outside = log(1-ρ))."""
+    return f"""
+    WITH a AS (
+        SELECT s.*, s.log_bf + q.log_prior AS a, q.log_outside
+        FROM scored s JOIN {prior} q USING (status)
+    ), z AS (
+        SELECT input_row, greatest(max(a), any_value(log_outside)) AS top FROM a GROUP BY ALL
+    )
+    SELECT a.input_row, a.status, a.pid, a.found_id,
+        exp(a.a - z.top) / (exp(a.log_outside - z.top)
+            + sum(exp(a.a - z.top)) OVER (PARTITION BY a.input_row)) AS score
+    FROM a JOIN z USING (input_row)
+    """
+
+
+def _set_priors(con: duckdb.DuckDBPyConnection, priors: dict[str, float], people: int) -> None:
+    log_n = math.log(max(people, 1))
+    values = ", ".join(
+        f"('{s}', {math.log(rho) - log_n!r}, {math.log(1.0 - rho)!r})" for s, rho in priors.items()
+    )
+    con.execute(
+        "CREATE OR REPLACE TABLE prior (status VARCHAR, log_prior DOUBLE, log_outside DOUBLE)"
+    )
+    con.execute(f"INSERT INTO prior VALUES {values}")
+
+
+def estimate_priors(con: duckdb.DuckDBPyConnection, people: int) -> dict[str, float]:
+    """ρ per status by expectation-maximisation: the mean posterior probability, over the rows
+    of that status, that the row describes one of its candidates (a row without candidates
+    counts as describing nobody in the register)."""
+    rows = {
+        str(s): int(n)
+        for s, n in con.execute("SELECT status, count(*) FROM pend GROUP BY ALL").fetchall()
+    }
+    priors = dict.fromkeys(SCORED_STATUSES, linkage.PRIOR_IN_REGISTER)
+    for _ in range(_EM_ROUNDS):
+        _set_priors(con, priors, people)
+        found = {
+            str(s): float(p)
+            for s, p in con.execute(
+                f"SELECT status, sum(score) FROM ({_posterior('prior')}) GROUP BY ALL"
+            ).fetchall()
+        }
+        # a Beta prior worth _PRIOR_ROWS rows keeps a handful of rows from running away
+        priors = {
+            s: min(
+                max(
+                    (found.get(s, 0.0) + _PRIOR_ROWS * linkage.PRIOR_IN_REGISTER)
+                    / (rows.get(s, 0) + _PRIOR_ROWS),
+                    0.05,
+                ),
+                0.995,
+            )
+            for s in SCORED_STATUSES
+        }
+    _set_priors(con, priors, people)
+    return priors
+
+
+def _choose_sql(threshold: float) -> str:
+    return f"""
+    CREATE OR REPLACE TABLE suggested AS
+    WITH best AS (
+        SELECT input_row, any_value(status) AS status, arg_max(pid, score) AS pid,
+            max(score) AS score, max(CASE WHEN pid = found_id THEN score END) AS holder_score
+        FROM ({_posterior("prior")}) GROUP BY ALL
+    )
+    SELECT input_row,
+        CASE WHEN score >= {threshold!r} AND status <> 'deceased' THEN pid END AS suggested_id,
+        CASE WHEN score >= {threshold!r} AND status <> 'deceased' THEN round(score, 6) END
+            AS suggestion_score,
+        CASE WHEN score >= {threshold!r} THEN pid END AS confident_id,
+        holder_score
+    FROM best
+    """
+
+
+@dataclass(slots=True)
+class Suggestions:
+    """The outcome of the track: the model (for the within-file duplicates) and the figures."""
+
+    model: Model
+    figures: dict[str, Any]
+
+
+def suggest(con: duckdb.DuckDBPyConnection, *, threshold: float = THRESHOLD) -> Suggestions:
+    """Fill ``suggested`` (see :data:`EMPTY_SUGGESTED`) for the scored rows of ``checked``;
+    ``people`` must be loaded."""
+    _units(con)
+    con.execute(_PENDING)
+    con.execute(_CANDIDATES)
+    model = estimate(con)
+    con.execute(_TF)
+    con.execute(
+        "CREATE OR REPLACE TABLE cand_people AS "
+        + person_view_sql("SELECT * FROM people WHERE pid IN (SELECT pid FROM cand)")
+    )
+    pairs = "cand c JOIN pend g USING (input_row) JOIN cand_people r USING (pid)"
+    con.execute(f"CREATE OR REPLACE TABLE scored AS {score_sql(model, pairs, 'g', 'r')}")
+    model.priors = estimate_priors(con, model.people)
+    con.execute(_choose_sql(threshold))
+    made = con.execute(
+        "SELECT count(suggested_id), count(suggested_id) FILTER (suggestion_score >= 0.999) "
+        "FROM suggested"
+    ).fetchall()[0]
+    considered = con.execute("SELECT count(*) FROM pend WHERE status <> 'deceased'").fetchall()[0][
+        0
+    ]
+    return Suggestions(
+        model=model,
+        figures={
+            "computed": True,
+            "rows_considered": int(considered),
+            "candidate_pairs": _count(con, "cand"),
+            "suggested": int(made[0]),
+            "suggested_above_0_999": int(made[1]),
+            "threshold": threshold,
+            "model": model.describe(),
+        },
+    )

@@ -1,0 +1,216 @@
+"""The first load of a nation (straight into an empty register) against the checked merge.
+
+``importer.import_file`` into an empty register loads without a staging table and gives way to
+the checked merge at the first problem; ``importer.load`` without ``reopen`` always takes the
+checked merge. Both must leave the same register and report the same problems.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session
+
+from dancu.errors import Problem, ValidationFailed
+from dancu.registry import importer
+from dancu.registry.interchange import open_source
+from dancu.registry.models import Citizen, Household, Residence
+from tests.registry.factories import commune_codes, family, person, write_csv
+
+_STAMPED = {"created_at", "updated_at", "import_batch_id"}
+
+
+def _register(session: Session) -> dict[str, list[tuple[Any, ...]]]:
+    """Everything an import wrote, without the timestamps and batch numbers of the run."""
+    citizen = [c for c in Citizen.__table__.c if c.name not in _STAMPED]
+    return {
+        "citizen": [
+            tuple(r) for r in session.execute(select(*citizen).order_by(Citizen.personal_id))
+        ],
+        "household": [
+            tuple(r)
+            for r in session.execute(
+                select(
+                    Household.code, Household.head_id, Household.commune_code, Household.address
+                ).order_by(Household.code)
+            )
+        ],
+        "residence": [
+            tuple(r)
+            for r in session.execute(
+                select(
+                    Residence.personal_id,
+                    Residence.kind,
+                    Residence.commune_code,
+                    Residence.address,
+                    Residence.household_code,
+                    Residence.valid_from,
+                    Residence.valid_to,
+                    Residence.ended_at.is_not(None),
+                ).order_by(Residence.id)
+            )
+        ],
+    }
+
+
+def _merge_only(session: Session, path: Path, **kwargs: Any) -> importer.ImportReport:
+    """The checked merge, always: ``load`` without ``reopen``."""
+    malformed: list[Problem] = []
+    _, digest, batches = open_source(
+        path, chunk_rows=2, max_line_bytes=1 << 20, malformed=malformed
+    )
+    return importer.load(
+        session,
+        batches,
+        source="import",
+        name=path.name,
+        actor="test",
+        malformed=malformed,
+        file_sha256=digest,
+        **kwargs,
+    )
+
+
+def _in_savepoint(session: Session, run: Any) -> tuple[Any, dict[str, list[tuple[Any, ...]]]]:
+    """Run, look at the register, and undo."""
+    savepoint = session.begin_nested()
+    try:
+        result = run()
+        return result, _register(session)
+    finally:
+        savepoint.rollback()
+
+
+def _nation(session: Session) -> list[dict[str, str]]:
+    first, second = commune_codes(session)
+    return [
+        *family(first),
+        *family(second, household="HH-T2"),
+        person(
+            legacy_id_number="123456789",
+            status="deceased",
+            death_date="2020-05-05",
+            birth_date="1931",
+            permanent_commune_code=first,
+            permanent_address='Số 7\\8, ngõ "Hoà Bình", tổ 3',
+            place_of_origin="Hà Nội, Việt Nam",
+            ethnicity="Kinh",
+            religion="Không",
+            nationality="Việt Nam",
+            phone="0912000000",
+        ),
+        person(full_name="  ĐẶNG   thị  hoà ", sex="F", birth_date="1990-07"),
+    ]
+
+
+def _listed(exc: ValidationFailed) -> list[tuple[int | None, str | None, str]]:
+    return [(p.row, p.field, p.reason) for p in exc.problems]
+
+
+def _indexes(session: Session) -> dict[str, set[str | None]]:
+    found = inspect(session.connection())
+    return {
+        t: {i["name"] for i in found.get_indexes(t)} for t in ("citizen", "household", "residence")
+    }
+
+
+def _foreign_keys(session: Session) -> set[str | None]:
+    found = inspect(session.connection())
+    return {fk["name"] for t in ("citizen", "residence") for fk in found.get_foreign_keys(t)}
+
+
+@pytest.mark.parametrize("large", [False, True], ids=["indexes kept", "indexes set aside"])
+def test_a_first_load_stores_what_the_checked_merge_stores(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, large: bool
+) -> None:
+    if large:
+        monkeypatch.setattr(importer, "BULK_FROM_ROWS", 1)
+    path = write_csv(tmp_path / "nation.csv", _nation(session))
+    schema = (_indexes(session), _foreign_keys(session))
+
+    def first_load() -> tuple[importer.ImportReport, Any]:
+        report = importer.import_file(session, path, actor="test", chunk_rows=2)
+        return report, (_indexes(session), _foreign_keys(session))
+
+    (first, schema_after), loaded = _in_savepoint(session, first_load)
+    merged, expected = _in_savepoint(session, lambda: _merge_only(session, path))
+    assert "write" in first.stages and "stage" in merged.stages, "each path was taken"
+    assert schema_after == schema, "indexes and foreign keys are all back"
+    assert loaded == expected
+    assert len(loaded["citizen"]) == 8 and len(loaded["household"]) == 2
+    summary = ("rows_read", "inserted", "unchanged", "rejected", "households")
+    assert [getattr(first, f) for f in summary] == [getattr(merged, f) for f in summary]
+    assert first.duplicate_candidates == merged.duplicate_candidates
+
+
+def test_the_stamps_of_a_first_load_read_back_like_the_merge(
+    session: Session, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "one.csv", family(commune_codes(session)[0]))
+    report = importer.import_file(session, path, actor="test")
+    head = session.scalars(select(Household)).one()
+    for citizen in session.scalars(select(Citizen)):
+        assert citizen.import_batch_id == report.batch_id
+        assert citizen.created_at == citizen.updated_at == head.created_at
+        assert citizen.version == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"father_id": "001060999999"}, "father_id", "nobody"),
+        ({"household_id": "HH-X", "relationship_to_head": "child"}, "household_id", "no head"),
+        ({"personal_id": "FIRST"}, "personal_id", "the same personal_id as row 1"),
+        ({"legacy_id_number": "987654321"}, "legacy_id_number", "the same legacy number"),
+    ],
+)
+def test_a_problem_of_the_whole_file_gives_way_with_the_full_report_and_schema_intact(
+    session: Session,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    change: dict[str, str],
+    field: str,
+    words: str,
+) -> None:
+    monkeypatch.setattr(importer, "BULK_FROM_ROWS", 1)
+    indexes, foreign_keys = _indexes(session), _foreign_keys(session)
+    first = person(legacy_id_number="987654321")
+    bad = person(**change)
+    if bad["personal_id"] == "FIRST":
+        bad["personal_id"] = first["personal_id"]
+    path = write_csv(tmp_path / "bad.csv", [first, person(), bad])
+    with pytest.raises(ValidationFailed) as info, session.begin_nested():
+        importer.import_file(session, path, actor="test")
+    assert [(p.row, p.field) for p in info.value.problems] == [(3, field)]
+    assert words in info.value.problems[0].reason
+    assert session.scalar(select(Citizen.personal_id).limit(1)) is None
+    assert (_indexes(session), _foreign_keys(session)) == (indexes, foreign_keys)
+    with pytest.raises(ValidationFailed) as merged, session.begin_nested():
+        _merge_only(session, path)
+    assert _listed(merged.value) == _listed(info.value)
+
+
+def test_skip_invalid_on_a_clean_file_takes_the_first_load(
+    session: Session, tmp_path: Path
+) -> None:
+    rejects = tmp_path / "rejects.csv"
+    path = write_csv(tmp_path / "clean.csv", family(commune_codes(session)[0]))
+    report = importer.import_file(
+        session, path, actor="test", skip_invalid=True, rejects_path=rejects
+    )
+    assert (report.inserted, report.rejected, report.rejects_path) == (3, 0, None)
+    assert "write" in report.stages
+    assert not rejects.exists()
+
+
+def test_a_second_import_into_a_filled_register_takes_the_checked_merge(
+    session: Session, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "f.csv", family(commune_codes(session)[0]))
+    importer.import_file(session, path, actor="test")
+    again = importer.import_file(session, path, actor="test")
+    assert "stage" in again.stages
+    assert (again.inserted, again.unchanged) == (0, 3)
