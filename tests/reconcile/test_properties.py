@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 from dancu.geo.service import communes_agree
 from dancu.reconcile.columns import ALIASES, field_of, header_key
 from dancu.reconcile.exact import DATE_AGREES_SQL
-from dancu.reconcile.normalise import address_candidates, address_key, normalise_batch
+from dancu.reconcile.normalise import (
+    Normaliser,
+    address_candidates,
+    address_key,
+    address_tail,
+    normalise_batch,
+)
 from dancu.reconcile.reader import RawBatch
 from dancu.vn.dates import PartialDate, parse_lenient_date
 from dancu.vn.names import canonical_and_fold, has_diacritics
@@ -209,3 +215,33 @@ def test_address_candidates_agree_with_communes_agree(
 ) -> None:
     text = ", ".join([*streets, units])
     assert (code in address_candidates(address_key(text))) == communes_agree(text, code)
+
+
+@settings(max_examples=80, deadline=None)
+@given(STREETS, UNITS, st.sampled_from(["", " ", ",", " , "]))
+def test_the_address_tail_keeps_the_key(streets: list[str], units: str, junk: str) -> None:
+    text = junk + ", ".join([*streets, units]) + junk
+    assert address_key(address_tail(text)) == address_key(text)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(NAMES, DATES, SEXES), min_size=1, max_size=20), st.integers(1, 3))
+def test_a_run_normalises_each_batch_as_a_batch_alone(
+    rows: list[tuple[str, str, str]], batches: int
+) -> None:
+    """Remembering values across batches (Normaliser) changes nothing in the results."""
+    normaliser = Normaliser()
+    size = -(-len(rows) // batches)
+    for start in range(0, len(rows), size):
+        chunk = rows[start : start + size]
+        names, dates, sexes = (list(c) for c in zip(*chunk, strict=True))
+        batch = RawBatch(
+            pa.array(range(start + 1, start + len(chunk) + 1), pa.int64()),
+            {
+                "full_name": pa.array(names, pa.string()),
+                "birth_date": pa.array(dates, pa.string()),
+                "sex": pa.array(sexes, pa.string()),
+                "address": pa.array([", ".join(["Số 5", "Phường Hồng Hà, Hà Nội"])] * len(chunk)),
+            },
+        )
+        assert normaliser.batch(batch).to_pylist() == normalise_batch(batch).to_pylist()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pyotp
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from dancu.errors import ValidationFailed
 from dancu.officials import crypto, purposes
+from dancu.web.backoffice import RedactEnrolmentTokens
 from dancu.web.ui import safe_next
 from tests.officials.factories import settings_for
 
@@ -60,3 +62,12 @@ def test_totp_accepts_the_current_code_and_rejects_others(seconds: int, noise: s
 @pytest.mark.parametrize("path", ["/registry?x=1", "/registry/citizens/001085000001"])
 def test_local_paths_are_kept(path: str) -> None:
     assert safe_next(path) == path
+
+
+def test_enrolment_tokens_never_reach_the_server_log() -> None:
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1", "GET", "/enrol/Xm9-secret_token?x=1", "1.1", 200), None,
+    )  # fmt: skip
+    assert RedactEnrolmentTokens().filter(record)
+    assert "secret_token" not in record.getMessage() and "/enrol/…" in record.getMessage()

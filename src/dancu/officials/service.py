@@ -469,18 +469,6 @@ def managed(session: Session, scope: Scope, official_id: str | int) -> Official:
     return official
 
 
-def list_officials(
-    session: Session, *, unit_codes: list[str] | None = None, limit: int = 50, offset: int = 0
-) -> tuple[list[Official], bool]:
-    """Officials ordered by username (only those of ``unit_codes`` when given) and whether
-    more follow."""
-    query = select(Official).order_by(Official.username)
-    if unit_codes is not None:
-        query = query.where(Official.unit_code.in_(unit_codes))
-    rows = list(session.scalars(query.limit(limit + 1).offset(offset)))
-    return rows[:limit], len(rows) > limit
-
-
 def deactivate(session: Session, official: Official, *, now: dt.datetime | None = None) -> None:
     """An official who left: no sign-in, every session revoked; the account stays for the
     history and the access log, which name it."""

@@ -22,9 +22,10 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from multiprocessing.pool import AsyncResult, Pool
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -41,8 +42,11 @@ __all__ = [
     "ADDRESS_SCHEMA",
     "GIVEN_SCHEMA",
     "AddressResolver",
+    "Memo",
+    "Normaliser",
     "address_candidates",
     "address_key",
+    "address_tail",
     "normalise_batch",
 ]
 
@@ -123,9 +127,12 @@ _STREET_WORDS = frozenset(
 )
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def _is_street(part: str) -> bool:
     """A numbered street-level part (``Số 5``, ``ngõ 12``, ``Thôn 3``, ``12 Lê Lợi``)."""
-    if not any(c.isdigit() for c in part):
+    if _DIGIT.search(part) is None:
         return False
     if part[0].isdigit():
         return True
@@ -153,6 +160,42 @@ def address_key(text: str) -> str:
     if _CODE.fullmatch(key) and key != text.strip():
         return ", ".join(parts[-3:])  # "Số 5, 00001" is text, not a commune code
     return key
+
+
+def address_tail(text: str) -> str:
+    """The last three comma-separated parts of an address, stripped: all
+    :func:`address_key` looks at (``address_key(address_tail(t)) == address_key(t)``), and far
+    fewer distinct values than whole addresses when the house number comes first."""
+    parts = [p for p in (x.strip() for x in text.split(",")) if p]
+    return ", ".join(parts[-3:])
+
+
+class Memo:
+    """Results of a per-value function across batches: each distinct value of the whole file
+    goes through Python once (dates, sexes, many names and address units repeat from batch to
+    batch). Cleared when it grows past ``limit`` entries, so memory stays bounded."""
+
+    def __init__(self, fn: Callable[[str], tuple[Any, ...]], limit: int = 1 << 21) -> None:
+        self._fn = fn
+        self._seen: dict[str, tuple[Any, ...]] = {}
+        self._limit = limit
+
+    def __call__(self, values: pa.Array, types: Sequence[pa.DataType]) -> list[pa.Array]:
+        """``fn`` of each value, as one array per result (nulls stay null)."""
+        encoded = pc.dictionary_encode(values)
+        distinct = encoded.dictionary.to_pylist()
+        seen = self._seen
+        if len(seen) + len(distinct) > self._limit:
+            seen.clear()
+        fn = self._fn
+        results = []
+        for value in distinct:
+            found = seen.get(value)
+            if found is None:
+                found = seen[value] = fn(value)
+            results.append(found)
+        columns = [pa.array([r[i] for r in results], t) for i, t in enumerate(types)]
+        return [c.take(encoded.indices) for c in columns]
 
 
 def _parse_many(keys: list[str]) -> list[tuple[str, ...]]:
@@ -242,69 +285,85 @@ def _ids(values: pa.Array) -> tuple[pa.Array, pa.Array]:
     return normalised, ok
 
 
-def _address_keys(values: pa.Array, resolver: AddressResolver | None) -> pa.Array:
-    (keys,) = per_distinct(values, lambda a: (address_key(a),), [pa.string()])
-    if resolver is not None:
-        resolver.submit([str(k) for k in pc.unique(keys).drop_null().to_pylist()])
-    return keys
+class Normaliser:
+    """Normalises the batches of one run, remembering across batches what each distinct value
+    gave (see :class:`Memo`); addresses go through :func:`address_tail` first, then the memo
+    of :func:`address_key` by tail."""
+
+    def __init__(self, resolver: AddressResolver | None = None) -> None:
+        self.resolver = resolver
+        self.names = Memo(_name)
+        self.dates = Memo(_date)
+        self.sexes = Memo(_sex)
+        self.keys = Memo(lambda tail: (address_key(tail),))
+
+    def _address_keys(self, values: pa.Array) -> pa.Array:
+        encoded = pc.dictionary_encode(values)
+        tails = pa.array([address_tail(a) for a in encoded.dictionary.to_pylist()], pa.string())
+        (keys,) = self.keys(tails, [pa.string()])
+        if self.resolver is not None:
+            self.resolver.submit([str(k) for k in pc.unique(keys).drop_null().to_pylist()])
+        return keys.take(encoded.indices)
+
+    def batch(self, raw: RawBatch) -> pa.RecordBatch:
+        """The batch in :data:`GIVEN_SCHEMA`; fields the file does not give are not given.
+
+        Addresses become keys; the resolver is handed the keys to resolve (see
+        :class:`AddressResolver`), which the exact track joins back by key.
+        """
+        n = len(raw)
+        no = pa.array([False] * n, pa.bool_())
+
+        def nulls(kind: pa.DataType) -> pa.Array:
+            return pa.nulls(n, kind)
+
+        out: dict[str, pa.Array] = {"input_row": raw.rows}
+        ids = raw.values.get("personal_id")
+        if ids is None:
+            out.update(id_given=no, id_norm=nulls(pa.string()), id_ok=no)
+        else:
+            normalised, ok = _ids(ids)
+            out.update(id_given=pc.is_valid(ids), id_norm=normalised, id_ok=ok)
+        names = raw.values.get("full_name")
+        if names is None:
+            out.update(
+                name_given=no, name_canon=nulls(pa.string()), name_fold=nulls(pa.string()),
+                name_marked=no,
+            )  # fmt: skip
+        else:
+            canon, key, marked = self.names(names, [pa.string(), pa.string(), pa.bool_()])
+            out.update(
+                name_given=pc.is_valid(canon), name_canon=canon, name_fold=key,
+                name_marked=pc.fill_null(marked, False),
+            )  # fmt: skip
+        dates = raw.values.get("birth_date")
+        if dates is None:
+            out.update(
+                date_given=no, date_ok=no, birth_year=nulls(pa.int16()),
+                birth_month=nulls(pa.int8()), birth_day=nulls(pa.int8()),
+            )  # fmt: skip
+        else:
+            ok, year, month, day = self.dates(dates, [pa.bool_(), pa.int16(), pa.int8(), pa.int8()])
+            out.update(
+                date_given=pc.is_valid(dates), date_ok=pc.fill_null(ok, False), birth_year=year,
+                birth_month=month, birth_day=day,
+            )  # fmt: skip
+        sexes = raw.values.get("sex")
+        if sexes is None:
+            out.update(sex_given=no, sex=nulls(pa.string()))
+        else:
+            (sex,) = self.sexes(sexes, [pa.string()])
+            out.update(sex_given=pc.is_valid(sexes), sex=sex)
+        addresses = raw.values.get("address")
+        if addresses is None:
+            out.update(address_given=no, address_key=nulls(pa.string()))
+        else:
+            out.update(
+                address_given=pc.is_valid(addresses), address_key=self._address_keys(addresses)
+            )
+        return pa.RecordBatch.from_arrays([out[f.name] for f in GIVEN_SCHEMA], schema=GIVEN_SCHEMA)
 
 
 def normalise_batch(raw: RawBatch, resolver: AddressResolver | None = None) -> pa.RecordBatch:
-    """The batch in :data:`GIVEN_SCHEMA`; fields the file does not give are not given.
-
-    Addresses become keys; ``resolver`` is handed the keys to resolve (see
-    :class:`AddressResolver`), which the exact track joins back by key.
-    """
-    n = len(raw)
-    no = pa.array([False] * n, pa.bool_())
-
-    def nulls(kind: pa.DataType) -> pa.Array:
-        return pa.nulls(n, kind)
-
-    out: dict[str, pa.Array] = {"input_row": raw.rows}
-    ids = raw.values.get("personal_id")
-    if ids is None:
-        out.update(id_given=no, id_norm=nulls(pa.string()), id_ok=no)
-    else:
-        normalised, ok = _ids(ids)
-        out.update(id_given=pc.is_valid(ids), id_norm=normalised, id_ok=ok)
-    names = raw.values.get("full_name")
-    if names is None:
-        out.update(
-            name_given=no, name_canon=nulls(pa.string()), name_fold=nulls(pa.string()),
-            name_marked=no,
-        )  # fmt: skip
-    else:
-        canon, key, marked = per_distinct(names, _name, [pa.string(), pa.string(), pa.bool_()])
-        out.update(
-            name_given=pc.is_valid(canon), name_canon=canon, name_fold=key,
-            name_marked=pc.fill_null(marked, False),
-        )  # fmt: skip
-    dates = raw.values.get("birth_date")
-    if dates is None:
-        out.update(
-            date_given=no, date_ok=no, birth_year=nulls(pa.int16()),
-            birth_month=nulls(pa.int8()), birth_day=nulls(pa.int8()),
-        )  # fmt: skip
-    else:
-        ok, year, month, day = per_distinct(
-            dates, _date, [pa.bool_(), pa.int16(), pa.int8(), pa.int8()]
-        )
-        out.update(
-            date_given=pc.is_valid(dates), date_ok=pc.fill_null(ok, False), birth_year=year,
-            birth_month=month, birth_day=day,
-        )  # fmt: skip
-    sexes = raw.values.get("sex")
-    if sexes is None:
-        out.update(sex_given=no, sex=nulls(pa.string()))
-    else:
-        (sex,) = per_distinct(sexes, _sex, [pa.string()])
-        out.update(sex_given=pc.is_valid(sexes), sex=sex)
-    addresses = raw.values.get("address")
-    if addresses is None:
-        out.update(address_given=no, address_key=nulls(pa.string()))
-    else:
-        out.update(
-            address_given=pc.is_valid(addresses), address_key=_address_keys(addresses, resolver)
-        )
-    return pa.RecordBatch.from_arrays([out[f.name] for f in GIVEN_SCHEMA], schema=GIVEN_SCHEMA)
+    """One batch on its own (:meth:`Normaliser.batch` without memory of other batches)."""
+    return Normaliser(resolver).batch(raw)

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from dancu.errors import DancuError
 from dancu.reconcile import report
 from dancu.reconcile.exact import MISMATCH_FIELDS, STATUSES, Figures, Workspace
-from dancu.reconcile.normalise import AddressResolver, normalise_batch
+from dancu.reconcile.normalise import AddressResolver, Normaliser
 from dancu.reconcile.reader import Source, open_source
 from dancu.reconcile.suggest import THRESHOLD
 
@@ -214,6 +214,7 @@ def reconcile(
             # before DuckDB starts its threads: the resolver may fork worker processes
             resolver = AddressResolver(parallel=path.stat().st_size >= _PARALLEL_FROM_BYTES)
         workspace = Workspace(scratch / "work", memory_limit=memory_limit)
+        normaliser = Normaliser(resolver)
         timings["normalise"] += time.perf_counter() - mark
         while True:
             mark = time.perf_counter()
@@ -222,7 +223,7 @@ def reconcile(
             if batch is None:
                 break
             mark = time.perf_counter()
-            workspace.add(normalise_batch(batch, resolver))
+            workspace.add(normaliser.batch(batch))
             timings["normalise"] += time.perf_counter() - mark
             if progress is not None:
                 progress(len(batch))
