@@ -15,7 +15,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
 install: $(UV)
-	$(UV) sync --frozen --extra dev --quiet
+	$(UV) sync --frozen --extra dev --extra spark --quiet
 
 ## Install and run the platform on SQLite with a synthetic demo population of 10,000.
 demo: install
