@@ -187,7 +187,27 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def _wrk(script: Path, target: str, seconds: int, connections: int) -> dict[str, Any]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (the uvicorn workers), from /proc."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _wrk(
+    script: Path, target: str, seconds: int, connections: int, server: int | None = None
+) -> dict[str, Any]:
+    cpu_before = _cpu_seconds(server) if server else 0.0
     done = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), target],
         capture_output=True, text=True, check=True,
@@ -198,6 +218,9 @@ def _wrk(script: Path, target: str, seconds: int, connections: int) -> dict[str,
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     latency = {f"p{p}_ms": round(_ms(v, u), 2) for p, v, u in _LATENCY.findall(out)}
+    if server:  # CPU the server spent per request: what the figure would be on idle cores
+        cpu = _cpu_seconds(server) - cpu_before
+        latency["server_cpu_ms_per_request"] = round(1000 * cpu / max(total, 1), 3)
     return {
         "requests_per_second": round(rps), "requests": total,
         "non_2xx": int(bad.group(1)) if bad else 0,
@@ -283,18 +306,21 @@ def main() -> None:
             }  # fmt: skip
             load = os.getloadavg()[0]
             logged_before = _log_count(url)
-            verify = _wrk(post, f"{base}/api/v1/verify", args.seconds, args.connections)
+            verify = _wrk(post, f"{base}/api/v1/verify", args.seconds, args.connections, server.pid)
             logged = _log_count(url) - logged_before
             emit(bench="verify", **common, **verify, access_log_entries=logged,
                  load_before=round(load, 2))  # fmt: skip
             load = os.getloadavg()[0]
-            noop = _wrk(get, f"{base}/api/v1/ping", args.seconds, args.connections)
+            noop = _wrk(get, f"{base}/api/v1/ping", args.seconds, args.connections, server.pid)
             emit(bench="noop", **common, **noop, load_before=round(load, 2))
             emit(
                 bench="verify_share_of_noop", backend=args.backend, workers=args.workers,
                 share=round(verify["requests_per_second"] / noop["requests_per_second"], 3),
             )  # fmt: skip
+        cpu_before = _cpu_seconds(server.pid)
         batch = _batch(base, token, bodies, args.batch_seconds, args.workers)
+        cpu = _cpu_seconds(server.pid) - cpu_before
+        batch["server_cpu_us_per_item"] = round(1e6 * cpu / max(batch["items"], 1), 1)
         emit(bench="batch", backend=args.backend, workers=args.workers, **batch)
     finally:
         server.terminate()

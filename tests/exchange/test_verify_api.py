@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from dancu.audit import service as audit
 from dancu.db import unit_of_work
-from dancu.exchange import clients, keys
+from dancu.exchange import clients, keys, quota
 from dancu.exchange import verify as verify_service
 from dancu.exchange.models import ApiClient
 from tests.exchange.helpers import (
@@ -361,6 +361,24 @@ async def test_past_the_quota_is_a_429_with_retry_after(
     response = await _verify(http, token, personal_id=ALIVE)
     _error(response, 429, "quota_exceeded")
     assert 1 <= int(response.headers["Retry-After"]) <= 60
+
+
+async def test_the_quota_is_shared_with_other_workers(
+    app: FastAPI, http: httpx.AsyncClient
+) -> None:
+    """Another worker used most of the minute: this one refuses at the group commit, which
+    counts in the database, though its own in-process count is low."""
+    with unit_of_work(app.state.sessions) as session:
+        partner = add_partner(session, per_minute=3)
+    token = await token_for(app, partner)
+    with unit_of_work(app.state.sessions) as session:
+        assert quota.consume(session, partner.client_id, count=2, per_minute=3, per_day=9)[0] == 2
+    assert (await _verify(http, token, personal_id=ALIVE)).status_code == 200
+    response = await _verify(http, token, personal_id=ALIVE)
+    _error(response, 429, "quota_exceeded")
+    assert int(response.headers["Retry-After"]) >= 1
+    with app.state.sessions() as session:
+        assert len(audit.search(session, actor=partner.client_id).items) == 1
 
 
 # --------------------------------------------------------------------------- batch

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pyarrow.parquet as pq
 import pytest
@@ -110,6 +112,20 @@ def test_results_xlsx(registered: Session, tmp_path: Path) -> None:
     assert rows[0][: len(RESULT_COLUMNS)] == list(RESULT_COLUMNS)
     assert rows[1][2] == ALIVE, "ID numbers stay text with their leading zero"
     assert [r[1] for r in rows[1:]] == [r["status"] for r in read_results(out)]
+    # every cell as in results.csv: numbers as numbers, the rest as text
+    expected = [
+        [
+            int(r["row"]), r["status"], r["personal_id"], r["mismatched_fields"],
+            r["suggested_id"], float(r["suggestion_score"]) if r["suggestion_score"] else "",
+            int(r["duplicate_of"]) if r["duplicate_of"] else "",
+        ]
+        for r in read_results(out)
+    ]  # fmt: skip
+    assert [r[: len(RESULT_COLUMNS)] for r in rows[1:]] == expected
+    with zipfile.ZipFile(out / "results.xlsx") as archive:
+        for name in archive.namelist():
+            if name.endswith(".xml"):
+                ElementTree.fromstring(archive.read(name))  # well-formed
     overview = book.get_sheet_by_name("Tóm tắt").to_python()
     assert any(r[0] == f"{report.STATUS_LABELS['match'][0]} (match)" for r in overview)
 

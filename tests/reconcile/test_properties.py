@@ -18,6 +18,7 @@ from dancu.reconcile.normalise import (
     address_candidates,
     address_key,
     address_tail,
+    address_tails,
     normalise_batch,
 )
 from dancu.reconcile.reader import RawBatch
@@ -245,3 +246,16 @@ def test_a_run_normalises_each_batch_as_a_batch_alone(
             },
         )
         assert normaliser.batch(batch).to_pylist() == normalise_batch(batch).to_pylist()
+
+
+PIECES = st.lists(
+    st.sampled_from(["Số 5", " ", "", "\u00a0", "\t", "Phường Hồng Hà", "Hà Nội", "x", "\u3000"]),
+    max_size=7,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.none(), PIECES.map(",".join), st.text(max_size=12)), max_size=20))
+def test_address_tails_in_bulk_are_address_tail(texts: list[str | None]) -> None:
+    got = address_tails(pa.array(texts, pa.string())).to_pylist()
+    assert got == [None if t is None else address_tail(t) for t in texts]

@@ -110,16 +110,15 @@ def _listed(exc: ValidationFailed) -> list[tuple[int | None, str | None, str]]:
     return [(p.row, p.field, p.reason) for p in exc.problems]
 
 
-def _indexes(session: Session) -> dict[str, set[str | None]]:
+def _schema(session: Session) -> dict[str, Any]:
+    """Indexes, foreign keys and column defaults of the tables a large load sets aside."""
     found = inspect(session.connection())
+    tables = ("citizen", "household", "residence")
     return {
-        t: {i["name"] for i in found.get_indexes(t)} for t in ("citizen", "household", "residence")
+        "indexes": {t: {i["name"] for i in found.get_indexes(t)} for t in tables},
+        "foreign keys": {t: {fk["name"] for fk in found.get_foreign_keys(t)} for t in tables},
+        "defaults": {t: {c["name"]: c["default"] for c in found.get_columns(t)} for t in tables},
     }
-
-
-def _foreign_keys(session: Session) -> set[str | None]:
-    found = inspect(session.connection())
-    return {fk["name"] for t in ("citizen", "residence") for fk in found.get_foreign_keys(t)}
 
 
 @pytest.mark.parametrize("large", [False, True], ids=["indexes kept", "indexes set aside"])
@@ -129,16 +128,16 @@ def test_a_first_load_stores_what_the_checked_merge_stores(
     if large:
         monkeypatch.setattr(importer, "BULK_FROM_ROWS", 1)
     path = write_csv(tmp_path / "nation.csv", _nation(session))
-    schema = (_indexes(session), _foreign_keys(session))
+    schema = _schema(session)
 
     def first_load() -> tuple[importer.ImportReport, Any]:
         report = importer.import_file(session, path, actor="test", chunk_rows=2)
-        return report, (_indexes(session), _foreign_keys(session))
+        return report, _schema(session)
 
     (first, schema_after), loaded = _in_savepoint(session, first_load)
     merged, expected = _in_savepoint(session, lambda: _merge_only(session, path))
     assert "write" in first.stages and "stage" in merged.stages, "each path was taken"
-    assert schema_after == schema, "indexes and foreign keys are all back"
+    assert schema_after == schema, "indexes, foreign keys and defaults are all back"
     assert loaded == expected
     assert len(loaded["citizen"]) == 8 and len(loaded["household"]) == 2
     summary = ("rows_read", "inserted", "unchanged", "rejected", "households")
@@ -176,7 +175,7 @@ def test_a_problem_of_the_whole_file_gives_way_with_the_full_report_and_schema_i
     words: str,
 ) -> None:
     monkeypatch.setattr(importer, "BULK_FROM_ROWS", 1)
-    indexes, foreign_keys = _indexes(session), _foreign_keys(session)
+    schema = _schema(session)
     first = person(legacy_id_number="987654321")
     bad = person(**change)
     if bad["personal_id"] == "FIRST":
@@ -187,7 +186,7 @@ def test_a_problem_of_the_whole_file_gives_way_with_the_full_report_and_schema_i
     assert [(p.row, p.field) for p in info.value.problems] == [(3, field)]
     assert words in info.value.problems[0].reason
     assert session.scalar(select(Citizen.personal_id).limit(1)) is None
-    assert (_indexes(session), _foreign_keys(session)) == (indexes, foreign_keys)
+    assert _schema(session) == schema
     with pytest.raises(ValidationFailed) as merged, session.begin_nested():
         _merge_only(session, path)
     assert _listed(merged.value) == _listed(info.value)

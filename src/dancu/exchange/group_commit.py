@@ -5,7 +5,8 @@ after an answer never loses its entry). A transaction and an fsync per request w
 API at a few hundred requests a second and serialise on the log's append lock; instead one
 committer thread per process takes every verification waiting (up to ``max_batch``), and in
 one transaction re-reads the status of their clients (a client suspended anywhere is refused
-at once), reads the register, appends the log entries (``audit.service.record``, one lock
+at once), counts them against their quotas (``quota.consume``, shared by every worker), reads
+the register, appends the log entries (``audit.service.record``, one lock
 and one head read per batch), commits, and only then releases the waiting requests.
 
 There is no timer: while one batch commits, the next accumulates, so a quiet server answers
@@ -21,18 +22,21 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from dancu.exchange.exceptions import AccessLogUnavailable, ClientSuspended
+from dancu.exchange import quota
+from dancu.exchange.exceptions import AccessLogUnavailable, ClientSuspended, QuotaExceeded
 from dancu.exchange.verify import Answer, Job, active_clients, verify_many
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
+_PURGE_SECONDS = 60.0
 
 
 @dataclass(slots=True)
@@ -72,6 +76,7 @@ class GroupCommitter:
         self._queue: queue.SimpleQueue[_Waiting | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._purged_at = 0.0
 
     def _ensure_started(self) -> None:
         if self._thread is not None:
@@ -119,17 +124,48 @@ class GroupCommitter:
             if stop:
                 return
 
+    def _admit(
+        self,
+        session: Session,
+        batch: list[_Waiting],
+        refused: list[tuple[_Waiting, Answer | BaseException]],
+    ) -> list[_Waiting]:
+        """The verifications of active clients within their quota (counted in the shared
+        ``client_usage``, in this transaction); the others go to ``refused`` with 403 or
+        429."""
+        by_client: dict[str, list[_Waiting]] = defaultdict(list)
+        for waiting in batch:
+            by_client[waiting.job.client_id].append(waiting)
+        quotas = active_clients(session, by_client)
+        now = time.time()
+        if now - self._purged_at > _PURGE_SECONDS:
+            quota.purge(session, now=now)
+            self._purged_at = now
+        admitted: list[_Waiting] = []
+        suspended = ClientSuspended("this client is suspended")
+        for client_id, queued in by_client.items():
+            if client_id not in quotas:
+                refused.extend((w, suspended) for w in queued)
+                continue
+            per_minute, per_day = quotas[client_id]
+            allowed, retry = quota.consume(
+                session, client_id, count=len(queued), per_minute=per_minute,
+                per_day=per_day, now=now,
+            )  # fmt: skip
+            admitted.extend(queued[:allowed])
+            if allowed < len(queued):
+                over = QuotaExceeded(f"quota reached; retry in {retry} s", retry)
+                refused.extend((w, over) for w in queued[allowed:])
+        return admitted
+
     def _commit(self, batch: list[_Waiting]) -> None:
         outcomes: list[tuple[_Waiting, Answer | BaseException]] = []
         try:
             with self._sessions() as session:
-                active = active_clients(session, {w.job.client_id for w in batch})
-                allowed = [w for w in batch if w.job.client_id in active]
+                allowed = self._admit(session, batch, outcomes)
                 answers = verify_many(session, [w.job for w in allowed])
                 session.commit()
             outcomes.extend(zip(allowed, answers, strict=True))
-            refused = ClientSuspended("this client is suspended")
-            outcomes.extend((w, refused) for w in batch if w.job.client_id not in active)
         except Exception:
             log.exception("group commit of %d verifications failed", len(batch))
             failed = AccessLogUnavailable(

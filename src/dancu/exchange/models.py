@@ -99,3 +99,17 @@ class ClientAssertion(Base):
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     jti: Mapped[str] = mapped_column(String(200), primary_key=True)
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class ClientUsage(Base):
+    """Verifications counted against a client's quota in one period (``m:<minute>`` or
+    ``d:<day>`` since the epoch, UTC), shared by every worker process and kept across
+    restarts; rows are deleted once their period has passed."""
+
+    __tablename__ = "client_usage"
+    __table_args__ = (Index("ix_client_usage_expires_at", "expires_at"),)
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[str] = mapped_column(String(20), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())

@@ -1,22 +1,34 @@
-"""Per-client quotas: requests per minute and per day, counted in fixed windows.
+"""Per-client quotas: verifications per minute and per UTC day, in fixed windows.
 
-The limiter is in-process: nothing to run beside dancu, and a check costs a dictionary
-look-up on the hot path. With several worker processes each keeps its own counts, so a
-client may get up to (workers x quota) before every worker refuses it; size quotas per worker
-or run one worker per partner-facing host (docs/exchange.md, "Quotas"). A shared counter
-(Redis, or the database at each group commit) is the next step when that is not enough.
+Two counters, one purpose:
+
+* ``RateLimiter`` (in-process, on the event loop): refuses a client already past its quota in
+  this worker without touching the database, so abusive traffic costs a dictionary look-up.
+  Each worker counts on its own, so on its own it would let a client make up to
+  (workers x quota).
+* ``consume`` (in the database, ``client_usage``): the authoritative count, shared by every
+  worker and kept across restarts. The group commit calls it once per client per batch, in
+  the transaction that writes the access log, and refuses (429) what is past the quota;
+  refused verifications are not counted. Redis is not needed: the count rides on a
+  transaction the verification makes anyway (one upsert per client and window per batch).
 
 A batch counts each of its items: the quota is on verifications, whatever the envelope.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import Insert, delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
 from dancu.exchange.exceptions import QuotaExceeded
+from dancu.exchange.models import ClientUsage
 
 _MINUTE = 60
 _DAY = 86_400
@@ -65,3 +77,61 @@ class RateLimiter:
             )
         window.minute_count += count
         window.day_count += count
+
+
+def _upsert(session: Session, client_id: str, period: str, add: int, ends: float) -> int:
+    """Add ``add`` to the client's count for ``period``; the new count (the row stays locked
+    until the transaction ends, so concurrent workers count one after the other)."""
+    table = ClientUsage.__table__
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    insert: Insert = module.insert(table).values(
+        client_id=client_id,
+        period=period,
+        count=add,
+        expires_at=dt.datetime.fromtimestamp(ends, dt.UTC),
+    )
+    statement = insert.on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=["client_id", "period"],
+        set_={"count": table.c.count + insert.excluded.count},  # type: ignore[attr-defined]
+    ).returning(table.c.count)
+    return int(session.execute(statement).scalar_one())
+
+
+def consume(
+    session: Session,
+    client_id: str,
+    *,
+    count: int,
+    per_minute: int,
+    per_day: int,
+    now: float | None = None,
+) -> tuple[int, int]:
+    """Count up to ``count`` verifications against the client's quota in the database.
+
+    Returns (how many are allowed, seconds until the refusing window ends or 0). The allowed
+    ones are counted in the caller's transaction; the refused ones are not.
+    """
+    now = time.time() if now is None else now
+    windows = [
+        (f"m:{int(now // _MINUTE)}", per_minute, (int(now // _MINUTE) + 1) * _MINUTE),
+        (f"d:{int(now // _DAY)}", per_day, (int(now // _DAY) + 1) * _DAY),
+    ]
+    totals = [_upsert(session, client_id, key, count, ends) for key, _limit, ends in windows]
+    allowed = count
+    retry = 0
+    for (_key, limit, ends), total in zip(windows, totals, strict=True):
+        fits = max(0, limit - (total - count))
+        if fits < count:
+            retry = max(retry, max(1, math.ceil(ends - now)))
+        allowed = min(allowed, fits)
+    if allowed < count:
+        for key, _limit, ends in windows:
+            _upsert(session, client_id, key, allowed - count, ends)
+    return allowed, retry
+
+
+def purge(session: Session, *, now: float | None = None) -> int:
+    """Delete the counts of windows that have ended; returns how many rows went."""
+    moment = dt.datetime.fromtimestamp(time.time() if now is None else now, dt.UTC)
+    result = session.execute(delete(ClientUsage).where(ClientUsage.expires_at < moment))
+    return int(getattr(result, "rowcount", 0) or 0)

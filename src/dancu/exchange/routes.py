@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect
 
 from dancu.config import Settings
 from dancu.errors import Problem, ValidationFailed
-from dancu.exchange import clients, oauth
+from dancu.exchange import clients, oauth, quota
 from dancu.exchange.exceptions import (
     AccessLogUnavailable,
     BodyTooLarge,
@@ -30,6 +30,7 @@ from dancu.exchange.exceptions import (
     ClientSuspended,
     InsufficientScope,
     PurposeNotRegistered,
+    QuotaExceeded,
     TooManyItems,
 )
 from dancu.exchange.group_commit import GroupCommitter
@@ -220,14 +221,26 @@ async def ping(request: Request) -> Response:
 
 
 def _verify_batch(sessions: sessionmaker[Session], jobs: list[Job]) -> list[Answer]:
-    """A batch in one transaction: its entries are written in bulk before any answer."""
+    """A batch in one transaction: status, shared quota, register, and its log entries
+    written in bulk before any answer."""
+    client_id = jobs[0].client_id
     try:
         with sessions() as session:
-            if not active_clients(session, {jobs[0].client_id}):
+            quotas = active_clients(session, {client_id})
+            if client_id not in quotas:
                 raise ClientSuspended("this client is suspended")
+            per_minute, per_day = quotas[client_id]
+            allowed, retry = quota.consume(
+                session, client_id, count=len(jobs), per_minute=per_minute, per_day=per_day
+            )
+            if allowed < len(jobs):  # all or nothing: the rollback un-counts them
+                raise QuotaExceeded(
+                    f"this batch of {len(jobs):,} would pass the quota; retry in {retry} s",
+                    retry,
+                )
             answers = verify_many(session, jobs)
             session.commit()
-    except ClientSuspended:
+    except (ClientSuspended, QuotaExceeded):
         raise
     except Exception as exc:
         log.exception("batch verification of %d items failed", len(jobs))

@@ -149,13 +149,13 @@ def verify_many(session: Session, jobs: Sequence[Job]) -> list[Answer]:
     return answers
 
 
-def active_clients(session: Session, client_ids: Iterable[str]) -> set[str]:
-    """Which of these clients are active now, read in the caller's transaction."""
+def active_clients(session: Session, client_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """The quota (per minute, per day) of each of these clients that is active now, read in
+    the caller's transaction; a suspended or unknown client is absent."""
     wanted = sorted(set(client_ids))
-    return set(
-        session.scalars(
-            select(ApiClient.client_id).where(
-                ApiClient.client_id.in_(wanted), ApiClient.status == ClientStatus.ACTIVE.value
-            )
+    rows = session.execute(
+        select(ApiClient.client_id, ApiClient.per_minute, ApiClient.per_day).where(
+            ApiClient.client_id.in_(wanted), ApiClient.status == ClientStatus.ACTIVE.value
         )
     )
+    return {row.client_id: (row.per_minute, row.per_day) for row in rows}

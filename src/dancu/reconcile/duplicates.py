@@ -54,17 +54,6 @@ UNION ALL SELECT input_row, 'n:' || ident, false FROM r
     WHERE ident IS NOT NULL AND ident NOT IN (SELECT ident FROM namesakes)
 """
 
-_ROW_AS_PERSON = """
-    SELECT CAST(input_row AS VARCHAR) AS pid, CAST(NULL AS VARCHAR) AS legacy,
-        lower(name_canon) AS canon, name_fold AS fold,
-        CASE WHEN date_ok THEN birth_year END AS yr,
-        CASE WHEN date_ok THEN birth_month END AS mo,
-        CASE WHEN date_ok THEN birth_day END AS dy,
-        sex, 'alive' AS status, address_candidates[1] AS commune
-    FROM checked WHERE name_fold IS NOT NULL
-"""
-"""Rows of the file seen as candidates (their first commune stands for the address)."""
-
 _DUPLICATE_SHARE = 0.05
 """The prior share of rows that repeat an earlier one: a pair of rows is linked when the
 model's odds that they are one person, from this prior, reach 99 to 1."""
@@ -87,16 +76,17 @@ _MAX_ROUNDS = 50
 def _link_within_file(con: duckdb.DuckDBPyConnection, model: Model) -> None:
     """Add a key tying each row about nobody found to its best match among the other rows,
     when the model is sure enough that they describe one person."""
-    unresolved = suggest.rows_view_sql(
-        "c.input_row NOT IN (SELECT input_row FROM row_keys WHERE resolved)"
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE unresolved AS SELECT * FROM rows "
+        "WHERE input_row NOT IN (SELECT input_row FROM row_keys WHERE resolved)"
     )
     rows = int(con.execute("SELECT count(*) FROM checked").fetchall()[0][0])
     cut = math.log(99.0) + math.log(max(rows, 1)) - math.log(_DUPLICATE_SHARE)
-    view = suggest.person_view_sql(_ROW_AS_PERSON)
+    view = suggest.ROW_AS_PERSON
     pairs = f"""
-        ({suggest.query_keys_sql(unresolved)}) q
+        ({suggest.query_keys_sql("SELECT * FROM unresolved")}) q
         JOIN (SELECT pid, unnest({suggest.person_keys_sql()}) AS k FROM ({view})) o USING (k)
-        JOIN ({unresolved}) g USING (input_row)
+        JOIN unresolved g USING (input_row)
         JOIN ({view}) r ON r.pid = o.pid
     """
     con.execute(
@@ -125,8 +115,14 @@ def resolve(con: duckdb.DuckDBPyConnection, model: Model | None) -> None:
     con.execute(_KEYS)
     if model is not None:
         _link_within_file(con, model)
+    # only keys that two rows or more share tie anything: the rest of the file stays out
     con.execute(
-        "CREATE OR REPLACE TABLE labels AS SELECT input_row, input_row AS label FROM checked"
+        "CREATE OR REPLACE TABLE row_keys AS SELECT * FROM row_keys "
+        "WHERE k IN (SELECT k FROM row_keys GROUP BY k HAVING count(DISTINCT input_row) > 1)"
+    )
+    con.execute(
+        "CREATE OR REPLACE TABLE labels AS "
+        "SELECT DISTINCT input_row, input_row AS label FROM row_keys"
     )
     for _ in range(_MAX_ROUNDS):
         before = con.execute("SELECT sum(label) FROM labels").fetchall()[0][0]
@@ -135,5 +131,6 @@ def resolve(con: duckdb.DuckDBPyConnection, model: Model | None) -> None:
             break
     con.execute(
         "CREATE OR REPLACE TABLE resolved AS "
-        "SELECT input_row, nullif(label, input_row) AS duplicate_of FROM labels"
+        "SELECT input_row, nullif(label, input_row) AS duplicate_of FROM labels "
+        "WHERE label <> input_row"
     )

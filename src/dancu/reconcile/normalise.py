@@ -27,6 +27,7 @@ from functools import lru_cache
 from multiprocessing.pool import AsyncResult, Pool
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -47,6 +48,7 @@ __all__ = [
     "address_candidates",
     "address_key",
     "address_tail",
+    "address_tails",
     "normalise_batch",
 ]
 
@@ -168,6 +170,24 @@ def address_tail(text: str) -> str:
     fewer distinct values than whole addresses when the house number comes first."""
     parts = [p for p in (x.strip() for x in text.split(",")) if p]
     return ", ".join(parts[-3:])
+
+
+def address_tails(values: pa.Array) -> pa.Array:
+    """:func:`address_tail` of every value at once, in Arrow (nulls stay null): split on
+    commas, trim (Arrow's whitespace is Python's), drop empty parts, keep the last three."""
+    lists = pc.split_pattern(values, ",")
+    flat = pc.utf8_trim_whitespace(lists.flatten())
+    parents = pc.list_parent_indices(lists).to_numpy()
+    kept = np.flatnonzero(pc.greater(pc.utf8_length(flat), 0).to_numpy(zero_copy_only=False))
+    owner = parents[kept]
+    counts = np.bincount(owner, minlength=len(values))
+    first = np.cumsum(counts) - counts
+    from_end = counts[owner] - (np.arange(len(kept)) - first[owner])
+    chosen = kept[from_end <= 3]
+    sizes = np.bincount(parents[chosen], minlength=len(values))
+    offsets = pa.array(np.concatenate([[0], np.cumsum(sizes)]), pa.int32())
+    joined = pc.binary_join(pa.ListArray.from_arrays(offsets, flat.take(chosen)), ", ")
+    return pc.if_else(pc.is_valid(values), joined, pa.nulls(len(values), pa.string()))
 
 
 class Memo:
@@ -299,8 +319,7 @@ class Normaliser:
 
     def _address_keys(self, values: pa.Array) -> pa.Array:
         encoded = pc.dictionary_encode(values)
-        tails = pa.array([address_tail(a) for a in encoded.dictionary.to_pylist()], pa.string())
-        (keys,) = self.keys(tails, [pa.string()])
+        (keys,) = self.keys(address_tails(encoded.dictionary), [pa.string()])
         if self.resolver is not None:
             self.resolver.submit([str(k) for k in pc.unique(keys).drop_null().to_pylist()])
         return keys.take(encoded.indices)

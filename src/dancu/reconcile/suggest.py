@@ -49,6 +49,7 @@ from dancu.registry.models import Citizen
 __all__ = [
     "EMPTY_SUGGESTED",
     "PENDING_STATUSES",
+    "ROW_AS_PERSON",
     "SCORED_STATUSES",
     "THRESHOLD",
     "Suggestions",
@@ -56,9 +57,7 @@ __all__ = [
     "load_people_from_database",
     "load_people_from_snapshot",
     "person_keys_sql",
-    "person_view_sql",
     "query_keys_sql",
-    "rows_view_sql",
     "score_sql",
     "suggest",
 ]
@@ -98,10 +97,25 @@ _PEOPLE_SCHEMA = pa.schema(
         ("sex", pa.string()),
         ("status", pa.string()),
         ("commune", pa.string()),
+        ("province", pa.string()),
+        ("sorted", pa.string()),
+        ("first", pa.string()),
+        ("last", pa.string()),
+        ("words", pa.int64()),
     ]
 )
 """The register as the track compares it: lower-case canonical and folded names, partial
-birth dates (year, month, day), sex, status, permanent commune."""
+birth dates (year, month, day), sex, status, permanent commune and its province, and the
+folded name's words (sorted, first, last, how many)."""
+
+_WORDS_SQL = """
+    array_to_string(list_sort(string_split({f}, ' ')), ' ') AS {p}sorted,
+    string_split({f}, ' ')[1] AS {p}first, string_split({f}, ' ')[-1] AS {p}last,
+    len(string_split({f}, ' ')) AS {p}words"""
+
+
+def _words_sql(fold: str, prefix: str = "") -> str:
+    return _WORDS_SQL.format(f=fold, p=prefix)
 
 
 def fold_sql(x: str) -> str:
@@ -130,6 +144,7 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 
 
 def _create_people(con: duckdb.DuckDBPyConnection) -> None:
+    _units(con)
     con.register("_empty", _PEOPLE_SCHEMA.empty_table())
     con.execute("CREATE OR REPLACE TABLE people AS SELECT * FROM _empty")
     con.unregister("_empty")
@@ -149,19 +164,21 @@ def load_people_from_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> int
         f"""
         INSERT INTO people
         WITH s AS (SELECT * FROM {source}),
-        names AS (
+        folded AS (
             SELECT name, lower(n) AS canon, {fold_sql("n")} AS fold
             FROM (SELECT name, nfc_normalize(name) AS n
                   FROM (SELECT DISTINCT CAST(full_name AS VARCHAR) AS name FROM s))
-        )
+        ),
+        names AS (SELECT *, {_words_sql("fold")} FROM folded)
         SELECT CAST(s.personal_id AS VARCHAR), nullif(CAST(s.legacy_id_number AS VARCHAR), ''),
             names.canon, names.fold,
             CAST(substr({born}, 1, 4) AS SMALLINT),
             CAST(CASE WHEN length({born}) >= 7 THEN substr({born}, 6, 2) END AS TINYINT),
             CAST(CASE WHEN length({born}) >= 10 THEN substr({born}, 9, 2) END AS TINYINT),
             CAST(s.sex AS VARCHAR), coalesce(nullif(CAST(s.status AS VARCHAR), ''), 'alive'),
-            nullif(CAST(s.permanent_commune_code AS VARCHAR), '')
+            u.commune, u.province, names.sorted, names.first, names.last, names.words
         FROM s JOIN names ON names.name = CAST(s.full_name AS VARCHAR)
+        LEFT JOIN units u ON u.commune = nullif(CAST(s.permanent_commune_code AS VARCHAR), '')
         """
     )
     return _count(con, "people")
@@ -191,14 +208,14 @@ def load_people_from_database(con: duckdb.DuckDBPyConnection, session: Session) 
     for batch in _database_batches(session):
         con.register("_chunk", batch)
         con.execute(
-            """
+            f"""
             INSERT INTO people
             SELECT pid, legacy, lower(full_name), fold, CAST(substr(born, 1, 4) AS SMALLINT),
                 CAST(CASE WHEN precision IN ('day', 'month') THEN substr(born, 6, 2) END
                     AS TINYINT),
                 CAST(CASE WHEN precision = 'day' THEN substr(born, 9, 2) END AS TINYINT),
-                sex, status, commune
-            FROM _chunk
+                sex, status, u.commune, u.province, {_words_sql("fold")}
+            FROM _chunk LEFT JOIN units u USING (commune)
             """
         )
         con.unregister("_chunk")
@@ -233,41 +250,36 @@ def _units(con: duckdb.DuckDBPyConnection) -> None:
 # ----------------------------------------------------------------------------- the two sides
 
 
-def rows_view_sql(where: str) -> str:
-    """SQL: the rows of ``checked`` matching ``where`` as the *query* side of a comparison
-    (``g`` in :mod:`dancu.reconcile.linkage`)."""
-    return f"""
-    SELECT c.input_row, c.status, c.found_id, c.id_given,
-        CASE WHEN c.id_given THEN regexp_replace(c.id_norm, '[^0-9]', '', 'g') END AS id_digits,
-        c.name_fold, lower(c.name_canon) AS name_lower, c.name_marked,
-        array_to_string(list_sort(string_split(c.name_fold, ' ')), ' ') AS name_sorted,
-        string_split(c.name_fold, ' ')[1] AS name_first,
-        string_split(c.name_fold, ' ')[-1] AS name_last,
-        len(string_split(c.name_fold, ' ')) AS name_words,
-        CASE WHEN c.date_ok THEN c.birth_year END AS birth_year,
-        CASE WHEN c.date_ok THEN c.birth_month END AS birth_month,
-        CASE WHEN c.date_ok THEN c.birth_day END AS birth_day,
-        c.sex, coalesce(c.address_candidates, []) AS address_candidates,
-        coalesce(a.provinces, []) AS address_provinces, c.name_bad, c.date_bad
-    FROM checked c LEFT JOIN addr_provinces a USING (address_key)
-    WHERE {where}
-    """
+_ROWS = f"""
+CREATE OR REPLACE TABLE rows AS
+SELECT c.input_row, c.status, c.found_id, c.id_given,
+    CASE WHEN c.id_given THEN regexp_replace(c.id_norm, '[^0-9]', '', 'g') END AS id_digits,
+    c.name_fold, lower(c.name_canon) AS name_lower, c.name_marked,
+    {_words_sql("c.name_fold", "name_")},
+    CASE WHEN c.date_ok THEN c.birth_year END AS birth_year,
+    CASE WHEN c.date_ok THEN c.birth_month END AS birth_month,
+    CASE WHEN c.date_ok THEN c.birth_day END AS birth_day,
+    c.sex, coalesce(c.address_candidates, []) AS address_candidates,
+    coalesce(a.provinces, []) AS address_provinces, c.name_bad, c.date_bad
+FROM checked c LEFT JOIN addr_provinces a USING (address_key)
+"""
+"""Every row of ``checked`` as the *query* side of a comparison (``g`` in
+:mod:`dancu.reconcile.linkage`), the name's words worked out once."""
 
-
-def person_view_sql(source: str) -> str:
-    """SQL: ``source`` (columns of ``people``) as the *candidate* side (``r``), with the name's
-    words and the commune's province."""
-    return f"""
-    SELECT p.pid, p.legacy, p.canon, p.fold, p.yr, p.mo, p.dy, p.sex, p.status, p.commune,
-        array_to_string(list_sort(string_split(p.fold, ' ')), ' ') AS sorted,
-        string_split(p.fold, ' ')[1] AS first, string_split(p.fold, ' ')[-1] AS last,
-        len(string_split(p.fold, ' ')) AS words, u.province
-    FROM ({source}) p LEFT JOIN units u USING (commune)
-    """
+ROW_AS_PERSON = """
+SELECT CAST(input_row AS VARCHAR) AS pid, CAST(NULL AS VARCHAR) AS legacy,
+    name_lower AS canon, name_fold AS fold, birth_year AS yr, birth_month AS mo,
+    birth_day AS dy, sex, 'alive' AS status, address_candidates[1] AS commune,
+    address_provinces[1] AS province, name_sorted AS sorted, name_first AS first,
+    name_last AS last, name_words AS words
+FROM rows WHERE name_fold IS NOT NULL
+"""
+"""Rows of the file seen as *candidates* (``r``), for duplicates within the file; the first
+commune stands for the address."""
 
 
 def person_keys_sql() -> str:
-    """SQL: the blocking keys of a candidate (a list over :func:`person_view_sql` columns)."""
+    """SQL: the blocking keys of a candidate (a list over the columns of ``people``)."""
     return """[
         hash('nym', fold, yr, mo), hash('nmd', fold, mo, dy), hash('gd', last, yr, mo, dy),
         hash('sy', sorted, yr), hash('fl', first, last, yr, mo, dy),
@@ -334,8 +346,10 @@ def _edits_sql(source: str) -> str:
     """
 
 
-_PENDING = "CREATE OR REPLACE TABLE pend AS " + rows_view_sql(
-    "c.status IN (" + ", ".join(f"'{s}'" for s in SCORED_STATUSES) + ")"
+_PENDING = (
+    "CREATE OR REPLACE TABLE pend AS SELECT * FROM rows WHERE status IN ("
+    + ", ".join(f"'{s}'" for s in SCORED_STATUSES)
+    + ")"
 )
 
 _EDITED = "SELECT * FROM pend WHERE status <> 'mismatch' OR (name_bad AND date_bad)"
@@ -353,8 +367,7 @@ SELECT DISTINCT input_row, pid FROM (
     UNION ALL
     SELECT g.input_row, p.pid
     FROM ({query_keys_sql("SELECT * FROM pend")}) g
-    JOIN (SELECT pid, unnest({person_keys_sql()}) AS k
-          FROM ({person_view_sql("SELECT * FROM people")})) p USING (k)
+    JOIN (SELECT pid, unnest({person_keys_sql()}) AS k FROM people) p USING (k)
 )
 """
 """Candidates: the holder, the legacy number's owner, one-digit variants of the ID (for a
@@ -400,8 +413,8 @@ def estimate(con: duckdb.DuckDBPyConnection) -> Model:
     20,000, leaving out pairs that disagree on both name and birth date: someone else's ID),
     how often namesakes share their sex, and how many people sit one digit away from an ID."""
     people = _count(con, "people")
-    first = person_view_sql(f"SELECT * FROM people ORDER BY hash(pid, 1) LIMIT {_SAMPLE}")
-    second = person_view_sql(f"SELECT * FROM people ORDER BY hash(pid, 2) LIMIT {_SAMPLE}")
+    first = f"SELECT * FROM people ORDER BY hash(pid, 1) LIMIT {_SAMPLE}"
+    second = f"SELECT * FROM people ORDER BY hash(pid, 2) LIMIT {_SAMPLE}"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE random_pairs AS
@@ -421,9 +434,9 @@ def estimate(con: duckdb.DuckDBPyConnection) -> Model:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE labelled AS
-        WITH g AS ({rows_view_sql("c.found_id IS NOT NULL")}
-                   ORDER BY hash(c.input_row) LIMIT {_LABELLED}),
-        r AS ({person_view_sql("SELECT * FROM people WHERE pid IN (SELECT found_id FROM g)")}),
+        WITH g AS (SELECT * FROM rows WHERE found_id IS NOT NULL
+                   ORDER BY hash(input_row) LIMIT {_LABELLED}),
+        r AS (SELECT * FROM people WHERE pid IN (SELECT found_id FROM g)),
         pairs AS (SELECT {_levels_sql("g", "r")} FROM g JOIN r ON r.pid = g.found_id)
         SELECT * FROM pairs
         WHERE name_level NOT IN ('else', 'given') OR date_level IN ('exact', 'partial', 'swapped')
@@ -512,20 +525,27 @@ def score_sql(model: Model, pairs: str, g: str, r: str, *, compare_ids: bool = T
 # ----------------------------------------------------------------------------- the choice
 
 
-def _posterior(prior: str) -> str:
-    """SQL: each candidate's posterior (``score``) from ``scored`` and the table ``prior``
-    (status, log_prior = log(ρ/N), log_outside = log(1-ρ))."""
-    return f"""
-    WITH a AS (
-        SELECT s.*, s.log_bf + q.log_prior AS a, q.log_outside
-        FROM scored s JOIN {prior} q USING (status)
-    ), z AS (
-        SELECT input_row, greatest(max(a), any_value(log_outside)) AS top FROM a GROUP BY ALL
-    )
-    SELECT a.input_row, a.status, a.pid, a.found_id,
-        exp(a.a - z.top) / (exp(a.log_outside - z.top)
-            + sum(exp(a.a - z.top)) OVER (PARTITION BY a.input_row)) AS score
-    FROM a JOIN z USING (input_row)
+_EVIDENCE = """
+CREATE OR REPLACE TABLE evidence AS
+SELECT input_row, any_value(status) AS status, max(log_bf) AS top,
+    max(log_bf) + ln(sum(exp(log_bf - max_bf))) AS total
+FROM (SELECT *, max(log_bf) OVER (PARTITION BY input_row) AS max_bf FROM scored)
+GROUP BY ALL
+"""
+"""Per scored row: the log of the sum of its candidates' Bayes factors (log-sum-exp)."""
+
+
+def _posterior() -> str:
+    """SQL: each candidate's posterior (``score``): ``(ρ/N)·BF / ((1-ρ) + (ρ/N)·Σ BF)``, from
+    ``scored``, ``evidence`` and ``prior`` (status, log_prior = log(ρ/N), log_outside =
+    log(1-ρ)), in log space."""
+    return """
+    SELECT s.input_row, s.status, s.pid, s.found_id,
+        exp(s.log_bf + q.log_prior - greatest(e.total + q.log_prior, q.log_outside)) / (
+            exp(q.log_outside - greatest(e.total + q.log_prior, q.log_outside))
+            + exp(e.total + q.log_prior - greatest(e.total + q.log_prior, q.log_outside))
+        ) AS score
+    FROM scored s JOIN evidence e USING (input_row) JOIN prior q ON q.status = s.status
     """
 
 
@@ -543,21 +563,27 @@ def _set_priors(con: duckdb.DuckDBPyConnection, priors: dict[str, float], people
 def estimate_priors(con: duckdb.DuckDBPyConnection, people: int) -> dict[str, float]:
     """ρ per status by expectation-maximisation: the mean posterior probability, over the rows
     of that status, that the row describes one of its candidates (a row without candidates
-    counts as describing nobody in the register)."""
+    counts as describing nobody in the register), with a Beta prior worth ten rows."""
+    con.execute(_EVIDENCE)
     rows = {
         str(s): int(n)
         for s, n in con.execute("SELECT status, count(*) FROM pend GROUP BY ALL").fetchall()
     }
     priors = dict.fromkeys(SCORED_STATUSES, linkage.PRIOR_IN_REGISTER)
+    log_n = math.log(max(people, 1))
     for _ in range(_EM_ROUNDS):
-        _set_priors(con, priors, people)
+        cases = " ".join(
+            f"WHEN '{s}' THEN {math.log(1.0 - rho) - math.log(rho) + log_n!r}"
+            for s, rho in priors.items()
+        )
+        # P(in register | row) = 1 / (1 + (1-ρ)/(ρ/N) / Σ BF)
         found = {
             str(s): float(p)
             for s, p in con.execute(
-                f"SELECT status, sum(score) FROM ({_posterior('prior')}) GROUP BY ALL"
+                f"SELECT status, sum(1 / (1 + exp(least(CASE status {cases} END - total, 700)))) "
+                "FROM evidence GROUP BY ALL"
             ).fetchall()
         }
-        # a Beta prior worth _PRIOR_ROWS rows keeps a handful of rows from running away
         priors = {
             s: min(
                 max(
@@ -579,7 +605,7 @@ def _choose_sql(threshold: float) -> str:
     WITH best AS (
         SELECT input_row, any_value(status) AS status, arg_max(pid, score) AS pid,
             max(score) AS score, max(CASE WHEN pid = found_id THEN score END) AS holder_score
-        FROM ({_posterior("prior")}) GROUP BY ALL
+        FROM ({_posterior()}) GROUP BY ALL
     )
     SELECT input_row,
         CASE WHEN score >= {threshold!r} AND status <> 'deceased' THEN pid END AS suggested_id,
@@ -602,14 +628,14 @@ class Suggestions:
 def suggest(con: duckdb.DuckDBPyConnection, *, threshold: float = THRESHOLD) -> Suggestions:
     """Fill ``suggested`` (see :data:`EMPTY_SUGGESTED`) for the scored rows of ``checked``;
     ``people`` must be loaded."""
-    _units(con)
+    con.execute(_ROWS)
     con.execute(_PENDING)
     con.execute(_CANDIDATES)
     model = estimate(con)
     con.execute(_TF)
     con.execute(
         "CREATE OR REPLACE TABLE cand_people AS "
-        + person_view_sql("SELECT * FROM people WHERE pid IN (SELECT pid FROM cand)")
+        + "SELECT * FROM people WHERE pid IN (SELECT pid FROM cand)"
     )
     pairs = "cand c JOIN pend g USING (input_row) JOIN cand_people r USING (pid)"
     con.execute(f"CREATE OR REPLACE TABLE scored AS {score_sql(model, pairs, 'g', 'r')}")

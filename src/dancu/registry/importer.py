@@ -528,7 +528,9 @@ def _first_load(
             progress(checked.rows_read)
 
     prepare = (
-        first_load.copy_rows(report.batch_id, now) if _dialect(session) == "postgresql" else None
+        first_load.copy_rows(report.batch_id, now, as_defaults=big)
+        if _dialect(session) == "postgresql"
+        else None
     )
     stream = pipeline.checked_batches(
         batches,

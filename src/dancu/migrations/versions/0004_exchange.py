@@ -84,9 +84,22 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("client_assertion", schema=None) as batch_op:
         batch_op.create_index("ix_client_assertion_expires_at", ["expires_at"], unique=False)
+    op.create_table(
+        "client_usage",
+        sa.Column("client_id", sa.String(length=64), nullable=False),
+        sa.Column("period", sa.String(length=20), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("client_id", "period", name=op.f("pk_client_usage")),
+    )
+    with op.batch_alter_table("client_usage", schema=None) as batch_op:
+        batch_op.create_index("ix_client_usage_expires_at", ["expires_at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("client_usage", schema=None) as batch_op:
+        batch_op.drop_index("ix_client_usage_expires_at")
+    op.drop_table("client_usage")
     with op.batch_alter_table("client_assertion", schema=None) as batch_op:
         batch_op.drop_index("ix_client_assertion_expires_at")
     op.drop_table("client_assertion")
