@@ -304,6 +304,15 @@ async def test_bad_tokens_are_a_401(
     _error(await _verify(http, token, personal_id=ALIVE), 401, "invalid_token")
 
 
+async def test_a_token_of_a_client_that_does_not_exist_is_a_401(
+    app: FastAPI, http: httpx.AsyncClient, partner: Partner
+) -> None:
+    key = _server_key(app)
+    ghost = Partner("dc_ghost", None, "")
+    token = forge(_claims(ghost), key, kid=str(key.kid))
+    _error(await _verify(http, token, personal_id=ALIVE), 401, "invalid_token")
+
+
 async def test_a_token_without_the_scope_is_a_403(
     app: FastAPI, http: httpx.AsyncClient, partner: Partner
 ) -> None:

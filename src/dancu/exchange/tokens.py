@@ -28,7 +28,7 @@ from joserfc.jwk import ECKey
 from sqlalchemy.orm import Session, sessionmaker
 
 from dancu.exchange import clients, keys
-from dancu.exchange.exceptions import InvalidToken, UnknownClient
+from dancu.exchange.exceptions import InvalidToken
 
 _MAX_CACHED_TOKENS = 100_000
 _KEY_REFRESH_SECONDS = 60.0
@@ -205,7 +205,7 @@ class ClientCache:
         with self._sessions() as session:
             row = clients.get(session, client_id)
             if row is None:
-                raise UnknownClient("the token's client no longer exists")
+                raise InvalidToken("the token's client does not exist")
             state = ClientState(
                 client_id=row.client_id,
                 organization=clients.organization_name(session, row),
