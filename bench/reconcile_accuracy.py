@@ -32,14 +32,11 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from common import emit
-from dancu import bootstrap
-from dancu.db import make_engine
 from dancu.reconcile.service import reconcile
 from reconcile_corrupt import (
     Rates,
+    commune_weights,
     generate_file,
     iter_truth,
     split_nation,
@@ -58,11 +55,7 @@ def build(workdir: Path, citizens: int, rows: int, seed: int) -> tuple[Path, Pat
     truth = workdir / f"truth_{rows}_{seed}.parquet"
     if register.exists() and sectoral.exists() and truth.exists():
         return register, sectoral, truth
-    engine = make_engine(f"sqlite:///{workdir / 'units.db'}")
-    bootstrap.prepare(engine)
-    with Session(engine) as session:
-        weights = bootstrap.commune_weights(session)
-    engine.dispose()
+    weights = commune_weights(workdir)
     started = time.perf_counter()
     people, outsiders = split_nation(citizens, max(citizens // 100, 10), seed, weights)
     write_register(people, register)

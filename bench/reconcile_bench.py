@@ -219,18 +219,24 @@ def _repeat(source: Path, target: Path, times: int) -> int:
     return len(body) * times
 
 
-def run_reconcile(url: str, path: Path, out: Path, backend: str, rows: int) -> None:
-    env = {**os.environ, "DANCU_DATABASE_URL": url}
+def measure(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+    """Run ``command`` under /usr/bin/time: (wall seconds, peak resident KB, stdout)."""
     started = time.perf_counter()
     done = subprocess.run(
-        ["/usr/bin/time", "-f", "maxrss_kb=%M", sys.executable, "-m", "dancu", "reconcile",
-         str(path), "--out", str(out)],
+        ["/usr/bin/time", "-f", "maxrss_kb=%M", *command],
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"reconcile failed:\n{done.stderr[-4000:]}")
-    peak_kb = int(done.stderr.rsplit("maxrss_kb=", 1)[1].split()[0])
+    return seconds, int(done.stderr.rsplit("maxrss_kb=", 1)[1].split()[0]), done.stdout
+
+
+def run_reconcile(url: str, path: Path, out: Path, backend: str, rows: int) -> None:
+    env = {**os.environ, "DANCU_DATABASE_URL": url}
+    seconds, peak_kb, stdout = measure(
+        [sys.executable, "-m", "dancu", "reconcile", str(path), "--out", str(out)], env
+    )
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     emit(
         bench="reconcile",
@@ -246,7 +252,7 @@ def run_reconcile(url: str, path: Path, out: Path, backend: str, rows: int) -> N
         mismatched_fields=summary["mismatched_fields"],
         duplicates=summary["duplicates"],
         found_by_legacy_number=summary["found_by_legacy_number"],
-        output=done.stdout.strip(),
+        output=stdout.strip(),
     )
 
 

@@ -45,7 +45,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from sqlalchemy.orm import Session
 
+from dancu import bootstrap
+from dancu.db import make_engine
 from dancu.geo.loader import read_source
 from dancu.registry import synth
 
@@ -94,6 +97,17 @@ class Rates:
 
 
 # ------------------------------------------------------------------------------ the register
+
+
+def commune_weights(workdir: Path) -> list[synth.CommuneWeight]:
+    """The communes and their weights for ``synth.generate``, from a small database of the
+    administrative units made once in ``workdir``."""
+    engine = make_engine(f"sqlite:///{workdir / 'units.db'}")
+    bootstrap.prepare(engine)
+    with Session(engine) as session:
+        weights = bootstrap.commune_weights(session)
+    engine.dispose()
+    return weights
 
 
 def split_nation(
@@ -630,9 +644,7 @@ def _units_table(units: Units) -> pa.Table:
             "commune": codes,
             "new_text": [units.new_text[c] for c in codes],
             "old_texts": [[t for _, t in units.old.get(c, [])] for c in codes],
-            "province": [
-                next(p for p, cs in units.by_province.items() if c in cs) for c in codes
-            ],
+            "province": [next(p for p, cs in units.by_province.items() if c in cs) for c in codes],
         }
     )
 
@@ -694,6 +706,12 @@ def write_scale_file(
         """
     )
     born = "birth_date"
+    digit = f"CAST((CAST(substr({pid}, 7, 1) AS INT) + 1 + h % 9) % 10 AS VARCHAR)"
+    typo_id = f"substr({pid}, 1, 6) || {digit} || substr({pid}, 8)"
+    swapped_id = (
+        f"substr({pid}, 1, 8) || substr({pid}, 10, 1) || substr({pid}, 9, 1) || substr({pid}, 11)"
+    )
+    spaced_id = f"substr({pid}, 1, 3) || ' ' || substr({pid}, 4, 3) || ' ' || substr({pid}, 7)"
     con.execute(
         f"""
         CREATE TABLE written AS
@@ -714,12 +732,12 @@ def write_scale_file(
             hash(personal_id, {seed}, copy, 'order') AS sort_key,
             CASE
                 WHEN w0 < {edges[0]} THEN ''
-                WHEN w0 < {edges[1]} THEN substr({pid}, 1, 6) || CAST((CAST(substr({pid}, 7, 1) AS INT) + 1 + h % 9) % 10 AS VARCHAR) || substr({pid}, 8)
-                WHEN w0 < {edges[2]} THEN substr({pid}, 1, 8) || substr({pid}, 10, 1) || substr({pid}, 9, 1) || substr({pid}, 11)
+                WHEN w0 < {edges[1]} THEN {typo_id}
+                WHEN w0 < {edges[2]} THEN {swapped_id}
                 WHEN w0 < {edges[3]} THEN ltrim({pid}, '0')
                 WHEN w0 < {edges[4]} AND legacy_id_number IS NOT NULL THEN legacy_id_number
                 WHEN w0 < {edges[5]} AND neighbour IS NOT NULL THEN neighbour
-                WHEN u3 < {r.id_spaced} THEN substr({pid}, 1, 3) || ' ' || substr({pid}, 4, 3) || ' ' || substr({pid}, 7)
+                WHEN u3 < {r.id_spaced} THEN {spaced_id}
                 ELSE coalesce({pid}, '')
             END AS id_text,
             CASE
@@ -741,6 +759,11 @@ def write_scale_file(
     )
     stripped = "replace(replace(strip_accents(base_name), 'đ', 'd'), 'Đ', 'D')"
     y, m, d = "substr(born, 1, 4)", "substr(born, 6, 2)", "substr(born, 9, 2)"
+    swapped = r.date_unreadable + r.date_partial_year + r.date_swapped
+    short_date = (
+        f"CAST(CAST({d} AS INT) AS VARCHAR) || '/' || CAST(CAST({m} AS INT) AS VARCHAR) "
+        f"|| '/' || {y}"
+    )
     copied = f"(SELECT * FROM written ORDER BY sort_key LIMIT {exact})"
     con.execute(
         f"""
@@ -759,15 +782,14 @@ def write_scale_file(
                     WHEN length(born) = 7 THEN substr(born, 6, 2) || '/' || {y}
                     WHEN date_style < {r.date_unreadable} THEN 'không rõ'
                     WHEN date_style < {r.date_unreadable + r.date_partial_year} THEN {y}
-                    WHEN date_style < {r.date_unreadable + r.date_partial_year + r.date_swapped}
-                        THEN {m} || '/' || {d} || '/' || {y}
-                    WHEN date_style < {r.date_unreadable + r.date_partial_year + r.date_swapped + r.date_wrong_year}
+                    WHEN date_style < {swapped} THEN {m} || '/' || {d} || '/' || {y}
+                    WHEN date_style < {swapped + r.date_wrong_year}
                         THEN {d} || '/' || {m} || '/' || CAST(CAST({y} AS INT) + 1 AS VARCHAR)
                     WHEN date_style < 0.65 THEN {d} || '/' || {m} || '/' || {y}
                     WHEN date_style < 0.75 THEN born
                     WHEN date_style < 0.85 THEN {d} || '-' || {m} || '-' || {y}
                     WHEN date_style < 0.92 THEN {d} || {m} || {y}
-                    ELSE CAST(CAST({d} AS INT) AS VARCHAR) || '/' || CAST(CAST({m} AS INT) AS VARCHAR) || '/' || {y}
+                    ELSE {short_date}
                 END AS "Ngày sinh",
                 CASE
                     WHEN sex_style < {r.sex_missing} THEN ''

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,13 +26,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy.orm import Session
 
 from common import emit
-from dancu import bootstrap
-from dancu.db import make_engine
 from dancu.registry import synth
-from reconcile_corrupt import Units, write_scale_file
+from reconcile_bench import measure
+from reconcile_corrupt import Units, commune_weights, write_scale_file
 
 
 def build_nation(workdir: Path, citizens: int, seed: int) -> tuple[Path, Path]:
@@ -42,16 +39,16 @@ def build_nation(workdir: Path, citizens: int, seed: int) -> tuple[Path, Path]:
     outsiders = workdir / f"outsiders_{citizens}.parquet"
     if register.exists() and outsiders.exists():
         return register, outsiders
-    engine = make_engine(f"sqlite:///{workdir / 'units.db'}")
-    bootstrap.prepare(engine)
-    with Session(engine) as session:
-        weights = bootstrap.commune_weights(session)
-    engine.dispose()
+    weights = commune_weights(workdir)
     started = time.perf_counter()
     extra = max(citizens // 100, 10)
     every = (citizens + extra) // extra
-    reg_writer = pq.ParquetWriter(register.with_suffix(".partial"), synth.SCHEMA, compression="zstd")
-    out_writer = pq.ParquetWriter(outsiders.with_suffix(".partial"), synth.SCHEMA, compression="zstd")
+    reg_writer = pq.ParquetWriter(
+        register.with_suffix(".partial"), synth.SCHEMA, compression="zstd"
+    )
+    out_writer = pq.ParquetWriter(
+        outsiders.with_suffix(".partial"), synth.SCHEMA, compression="zstd"
+    )
     done = 0
     for batch in synth.generate(citizens + extra, seed, weights, batch_size=500_000):
         kept = np.arange(done, done + batch.num_rows) % every != every - 1
@@ -83,8 +80,10 @@ def main() -> None:
         started = time.perf_counter()
         written = write_scale_file(register, outsiders, path, args.rows, seed=args.seed + 4,
                                    units=Units.load())  # fmt: skip
-        emit(bench="reconcile_scale_setup", step="file", rows=written,
-             mb=round(path.stat().st_size / 1e6), seconds=round(time.perf_counter() - started, 1))  # fmt: skip
+        emit(
+            bench="reconcile_scale_setup", step="file", rows=written,
+            mb=round(path.stat().st_size / 1e6), seconds=round(time.perf_counter() - started, 1),
+        )  # fmt: skip
     out = args.workdir / f"scale_out_{args.rows}"
     command = [sys.executable, "-m", "dancu", "reconcile", str(path), "--out", str(out),
                "--register", str(register)]  # fmt: skip
@@ -92,15 +91,7 @@ def main() -> None:
         command += ["--memory-limit", args.memory_limit]
     for _ in range(args.runs):
         load_before = os.getloadavg()
-        started = time.perf_counter()
-        done = subprocess.run(
-            ["/usr/bin/time", "-f", "maxrss_kb=%M", *command],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        seconds = time.perf_counter() - started
-        if done.returncode != 0:
-            raise SystemExit(f"reconcile failed:\n{done.stderr[-4000:]}")
-        peak_kb = int(done.stderr.rsplit("maxrss_kb=", 1)[1].split()[0])
+        seconds, peak_kb, _ = measure(command, dict(os.environ))
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
         emit(
             bench="reconcile_scale",

@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -73,22 +74,40 @@ def _load() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def _run(args: list[str], url: str) -> tuple[float, float, str, str]:
-    """Run ``dancu args`` against ``url``; return (seconds, peak RSS in MB, stdout, stderr)."""
+@dataclass
+class _Ran:
+    seconds: float
+    peak_mb: float
+    stdout: str
+    stderr: str
+    loaded_at: float | None  # when the importer logged its summary (its load was done)
+
+
+def _run(args: list[str], url: str) -> _Ran:
+    """Run ``dancu args`` against ``url``, timing it and the importer's summary log line."""
     env = {**os.environ, "DANCU_DATABASE_URL": url}
     started = time.perf_counter()
-    done = subprocess.run(
+    child = subprocess.Popen(
         ["/usr/bin/time", "-f", "maxrss_kb=%M", DANCU, *args],
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
     )
+    assert child.stderr is not None and child.stdout is not None
+    lines, loaded_at = [], None
+    for line in child.stderr:
+        lines.append(line)
+        if loaded_at is None and _STAGES.search(line):
+            loaded_at = time.perf_counter() - started
+    stdout = child.stdout.read()
+    child.wait()
     seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"dancu {' '.join(args)} failed:\n{done.stderr[-4000:]}")
-    peak_kb = int(done.stderr.rsplit("maxrss_kb=", 1)[1].split()[0])
-    return seconds, peak_kb / 1024, done.stdout.strip(), done.stderr
+    stderr = "".join(lines)
+    if child.returncode != 0:
+        raise SystemExit(f"dancu {' '.join(args)} failed:\n{stderr[-4000:]}")
+    peak_kb = int(stderr.rsplit("maxrss_kb=", 1)[1].split()[0])
+    return _Ran(seconds, peak_kb / 1024, stdout.strip(), stderr, loaded_at)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -100,16 +119,20 @@ def bench_seed(n: int, backend: str, workdir: Path) -> str:
     url = _fresh(backend, workdir, "seed")
     _run(["registry", "export", str(workdir / "warmup.csv")], url)  # schema + units, not timed
     load = _load()
-    seconds, peak, out, _ = _run(["seed", "--citizens", str(n), "--seed", "7"], url)
+    ran = _run(["-v", "seed", "--citizens", str(n), "--seed", "7"], url)
+    stages = _STAGES.search(ran.stderr)
     emit(
         bench="seed",
         backend=backend,
         citizens=n,
-        seconds=round(seconds, 1),
-        peak_rss_mb=round(peak),
-        output=out,
+        seconds=round(ran.seconds, 1),
+        loaded_after_s=round(ran.loaded_at, 1) if ran.loaded_at else None,
+        peak_rss_mb=round(ran.peak_mb),
+        stages=stages.group("stages") if stages else None,
+        output=ran.stdout,
         load_before=load,
-        command=f"dancu seed --citizens {n} --seed 7",
+        load_after=_load(),
+        command=f"dancu -v seed --citizens {n} --seed 7",
     )
     return url
 
@@ -133,18 +156,21 @@ def bench_import(n: int, backend: str, workdir: Path, source_url: str | None) ->
         url = _fresh(backend, workdir, "import")
         _run(["registry", "export", str(workdir / "warmup.csv")], url)
         load = _load()
-        seconds, peak, out, err = _run(["-v", "registry", "import", str(path)], url)
-        stages = _STAGES.search(err)
+        ran = _run(["-v", "registry", "import", str(path)], url)
+        stages = _STAGES.search(ran.stderr)
         emit(
             bench="import",
             backend=backend,
             format=path.suffix[1:],
             rows=n,
-            seconds=round(seconds, 1),
-            rows_per_second=round(n / seconds),
-            peak_rss_mb=round(peak),
+            seconds=round(ran.seconds, 1),
+            rows_per_second=round(n / ran.seconds),
+            # from the start of the command to the end of the import itself (what follows
+            # is the commit, anything the command does after importing, and the exit)
+            loaded_after_s=round(ran.loaded_at, 1) if ran.loaded_at else None,
+            peak_rss_mb=round(ran.peak_mb),
             stages=stages.group("stages") if stages else None,
-            output=out,
+            output=ran.stdout,
             load_before=load,
             load_after=_load(),
             command=f"dancu -v registry import {path.name}",
@@ -156,8 +182,8 @@ def bench_floor(n: int, backend: str, workdir: Path, source_url: str | None) -> 
     """The least any import of the file can cost: start the command, and move the file's text
     into a plain table (no check, no derived column, no index) in one transaction."""
     csv_path, _ = _files(n, backend, workdir, source_url)
-    seconds, *_ = _run(["version"], "sqlite://")
-    emit(bench="floor", backend=backend, step="dancu start-up", seconds=round(seconds, 2))
+    startup = _run(["version"], "sqlite://")
+    emit(bench="floor", backend=backend, step="dancu start-up", seconds=round(startup.seconds, 2))
     url = _fresh(backend, workdir, "floor")
     columns = ", ".join(f"{c} TEXT" for c in COLUMNS)
     load = _load()

@@ -19,7 +19,7 @@ ALLOWED = {
     "geo": {"vn", "db", "errors", "enums"},
     "registry": {"vn", "geo", "db", "errors", "enums"},
     "audit": {"db", "errors", "enums"},
-    "reconcile": {"vn", "geo", "registry", "db", "errors", "enums"},
+    "reconcile": {"vn", "geo", "registry", "audit", "exchange", "db", "errors", "enums", "config"},
     "officials": {"vn", "geo", "registry", "audit", "db", "errors", "enums", "config"},
     "exchange": {"vn", "geo", "registry", "audit", "db", "errors", "enums", "config"},
 }

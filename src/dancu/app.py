@@ -18,6 +18,7 @@ from dancu.config import Settings, get_settings
 from dancu.db import make_engine, make_sessionmaker
 from dancu.errors import DancuError
 from dancu.exchange import routes as exchange_routes
+from dancu.reconcile import router as reconcile_router
 from dancu.web import backoffice, pages
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ def _new_request_id() -> str:
 
 
 class _RequestId:
-    """A request id on ``request.state`` and the response, and the security headers.
+    """A request id on ``request.state`` and the response, and the security headers (the
+    back office's pages' too: one middleware layer instead of two).
 
     Plain ASGI rather than ``@app.middleware("http")``: Starlette's BaseHTTPMiddleware runs
     each request through an extra task and stream, about a third of a small API request's
@@ -71,6 +73,7 @@ class _RequestId:
                 headers["X-Request-ID"] = request_id
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "no-referrer")
+                backoffice.add_page_headers(headers)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -121,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     backoffice.install(app, settings)
     exchange_routes.install(app, settings)
+    reconcile_router.install(app)
     return app
 
 

@@ -121,3 +121,10 @@ class ClientAuthMethod(StrEnum):
 
     CLIENT_SECRET_BASIC = "client_secret_basic"
     PRIVATE_KEY_JWT = "private_key_jwt"
+
+
+class ReconcileEngine(StrEnum):
+    """Where ``dancu reconcile`` runs (``--engine``): DuckDB on this machine, or Apache Spark."""
+
+    DUCKDB = "duckdb"
+    SPARK = "spark"

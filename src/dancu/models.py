@@ -5,6 +5,7 @@ from dancu.db import Base
 from dancu.exchange import models as exchange_models
 from dancu.geo import models as geo_models
 from dancu.officials import models as officials_models
+from dancu.reconcile import models as reconcile_models
 from dancu.registry import models as registry_models
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "exchange_models",
     "geo_models",
     "officials_models",
+    "reconcile_models",
     "registry_models",
 ]

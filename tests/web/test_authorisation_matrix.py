@@ -177,7 +177,8 @@ def test_matrix_role_scope_route(
             if where == "outside" and not route.targets:
                 continue  # nothing in the path to be out of scope
             status = _send(client, route, route.url(values))
-            allowed = policy.allowed(role, route.action)  # type: ignore[arg-type]
+            level = "national" if national else "local"
+            allowed = policy.allowed_at(role, route.action, level)  # type: ignore[arg-type]
             # A national official has no "outside": every target is theirs.
             if not allowed or (where == "outside" and not national):
                 ok = status == 403

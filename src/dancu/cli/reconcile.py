@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session
 from dancu.cli import console
 from dancu.config import Settings
 from dancu.db import is_sqlite, make_engine
-from dancu.errors import DancuError
-from dancu.reconcile.columns import FIELDS
+from dancu.enums import ReconcileEngine
+from dancu.errors import DancuError, ValidationFailed
+from dancu.reconcile.columns import FIELDS, parse_mapping
 from dancu.reconcile.service import DEFAULT_MEMORY_LIMIT, ReconcileSummary, reconcile
 
 __all__ = ["parse_columns", "reconcile_cli", "reconcile_command"]
@@ -41,31 +42,10 @@ reconcile_cli = typer.Typer(
 
 def parse_columns(values: list[str]) -> dict[str, str]:
     """``field=HEADER`` options as a mapping; a usage error for anything malformed or repeated."""
-    mapping: dict[str, str] = {}
-    for value in values:
-        name, sep, header = value.partition("=")
-        name, header = name.strip(), header.strip()
-        if not sep or not name or not header:
-            raise typer.BadParameter(f"{value!r}: expected field=HEADER", param_hint="--column")
-        if name not in FIELDS:
-            raise typer.BadParameter(
-                f"unknown field {name!r}; expected one of {', '.join(FIELDS)}",
-                param_hint="--column",
-            )
-        if name in mapping:
-            raise typer.BadParameter(
-                f"{name} is mapped twice ({mapping[name]!r} and {header!r})", param_hint="--column"
-            )
-        mapping[name] = header
-    by_header: dict[str, str] = {}
-    for name, header in mapping.items():
-        if header in by_header:
-            raise typer.BadParameter(
-                f"column {header!r} is mapped twice (to {by_header[header]} and {name})",
-                param_hint="--column",
-            )
-        by_header[header] = name
-    return mapping
+    try:
+        return parse_mapping(values)
+    except ValidationFailed as exc:
+        raise typer.BadParameter(exc.message, param_hint="--column") from None
 
 
 def _warn_unreadable(summary: ReconcileSummary) -> None:
@@ -88,12 +68,13 @@ def _run(
     register: Path | None,
     database_url: str,
     memory_limit: str,
+    engine: ReconcileEngine = ReconcileEngine.DUCKDB,
 ) -> ReconcileSummary:
     with console.progress("reconciling") as (advance, set_total):
         if register is not None:
             return reconcile(
                 None, file, out, columns=columns, sheet=sheet, progress=advance,
-                on_total=set_total, register=register, memory_limit=memory_limit,
+                on_total=set_total, register=register, memory_limit=memory_limit, engine=engine,
             )  # fmt: skip
         if is_sqlite(database_url):
             db_file = database_url.split("///", 1)[-1]
@@ -101,17 +82,17 @@ def _run(
                 raise DancuError(
                     f"no register at {db_file}: set DANCU_DATABASE_URL, or give --register"
                 )
-        engine = make_engine(database_url)
+        db = make_engine(database_url)
         try:
-            with Session(engine) as session:
+            with Session(db) as session:
                 return reconcile(
                     session, file, out, columns=columns, sheet=sheet, progress=advance,
-                    on_total=set_total, memory_limit=memory_limit,
+                    on_total=set_total, memory_limit=memory_limit, engine=engine,
                 )  # fmt: skip
         except SQLAlchemyError as exc:
             raise DancuError(f"cannot read the register: {exc.__class__.__name__}") from exc
         finally:
-            engine.dispose()
+            db.dispose()
 
 
 @reconcile_cli.command("reconcile")
@@ -149,11 +130,19 @@ def reconcile_command(
             help="Memory the run's database may hold before spilling to disk (e.g. 512MB, 4GB).",
         ),
     ] = DEFAULT_MEMORY_LIMIT,
+    engine: Annotated[
+        ReconcileEngine,
+        typer.Option(
+            "--engine",
+            help="duckdb (this machine) or spark (Apache Spark, for registers and files larger "
+            "than one machine: the dancu[spark] extra; DANCU_SPARK_MASTER names the cluster).",
+        ),
+    ] = ReconcileEngine.DUCKDB,
 ) -> None:
     """Check a sectoral file against the register: status, ID, mismatched fields, duplicates."""
     columns = parse_columns(column or [])
     try:
-        summary = _run(file, out, columns, sheet, register, database_url, memory_limit)
+        summary = _run(file, out, columns, sheet, register, database_url, memory_limit, engine)
     except DancuError as exc:
         raise console.fail(exc, after="nothing was written") from None
     _warn_unreadable(summary)

@@ -1,14 +1,17 @@
 """HTTP for the partner exchange: the authorization server's endpoints and the verification
 API (CONTRACTS §4). Thin: authenticate, authorise, parse, call a service, answer.
 
-The two verification routes read their body themselves (size-capped, then one pydantic
-``model_validate_json``) instead of through FastAPI's parameter machinery: on the hot path
+The two verification routes read their body themselves (size-capped, ``json.loads`` and a
+strict check of a plainly valid body, pydantic's ``model_validate_json`` for any other so its
+errors are the schema's) instead of through FastAPI's parameter machinery: on the hot path
 that machinery costs more than the verification. Their schemas still appear in /docs.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
@@ -37,9 +40,11 @@ from dancu.exchange.group_commit import GroupCommitter
 from dancu.exchange.quota import RateLimiter
 from dancu.exchange.schemas import (
     MAX_BATCH_ITEMS,
+    MAX_TEXT,
     VerifyAnswer,
     VerifyBatchAnswer,
     VerifyBatchRequest,
+    VerifyItem,
     VerifyRequest,
 )
 from dancu.exchange.tokens import AccessToken, ClientCache, ClientState, TokenValidator
@@ -51,6 +56,12 @@ log = logging.getLogger(__name__)
 SCOPE_VERIFY = "population.verify"
 _TOKEN_MAX_BODY = 65_536
 _Model = TypeVar("_Model", bound=BaseModel)
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+_REQUEST_FIELDS = frozenset(VerifyRequest.model_fields)
+_REQUEST_REQUIRED = frozenset(k for k, f in VerifyRequest.model_fields.items() if f.is_required())
+_ITEM_FIELDS = frozenset(VerifyItem.model_fields)
+_ITEM_REQUIRED = frozenset(k for k, f in VerifyItem.model_fields.items() if f.is_required())
+_BATCH_FIELDS = frozenset(VerifyBatchRequest.model_fields)
 
 router = APIRouter()
 
@@ -132,6 +143,58 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _fast_json(body: bytes) -> Any:
+    """The body as ``json.loads`` reads it, or None where pydantic's reader might disagree
+    (not UTF-8, not JSON, a ``\\uD8xx``-``\\uDFxx`` escape: pydantic refuses lone surrogates)."""
+    if _SURROGATE.search(body):
+        return None
+    try:
+        return json.loads(body.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError included
+        return None
+
+
+def _text_object(value: Any, fields: frozenset[str], required: frozenset[str]) -> bool:
+    """``value`` is what the schema accepts as is: an object of known fields, every
+    required one given, each text within the length limit (an optional one may be null)."""
+    if type(value) is not dict or not value.keys() <= fields or not required <= value.keys():
+        return False
+    for key, text in value.items():
+        if type(text) is not str:
+            if text is None and key not in required:
+                continue
+            return False
+        if len(text) > MAX_TEXT:
+            return False
+    return True
+
+
+def _verify_body(body: bytes) -> dict[str, Any]:
+    """A single verification's body: checked by hand when it is plainly valid (pydantic's
+    validation costs more than the verification), through the schema otherwise so that
+    every error is the schema's own."""
+    data = _fast_json(body)
+    if _text_object(data, _REQUEST_FIELDS, _REQUEST_REQUIRED):
+        return dict.fromkeys(_REQUEST_FIELDS) | data  # type: ignore[no-any-return]
+    return _parse(VerifyRequest, body).__dict__
+
+
+def _batch_body(body: bytes) -> tuple[str, list[dict[str, Any]]]:
+    """A batch's purpose and items, read as :func:`_verify_body` reads one body."""
+    data = _fast_json(body)
+    if type(data) is dict and data.keys() == _BATCH_FIELDS:
+        purpose, items = data["purpose"], data["items"]
+        if (
+            type(purpose) is str
+            and len(purpose) <= MAX_TEXT
+            and type(items) is list
+            and all(_text_object(i, _ITEM_FIELDS, _ITEM_REQUIRED) for i in items)
+        ):
+            return purpose, items
+    parsed = _parse(VerifyBatchRequest, body)
+    return parsed.purpose, [item.__dict__ for item in parsed.items]
+
+
 def _parse(model: type[_Model], body: bytes) -> _Model:
     """The body as ``model``, or 400 naming every bad or unknown field."""
     try:
@@ -157,9 +220,7 @@ async def _authorise(
     token = ex.tokens.validate(request.headers.get("authorization"))
     if scope is not None and scope not in token.scopes:
         raise InsufficientScope(scope)
-    client = ex.clients.cached(token.client_id)
-    if client is None:
-        client = await run_in_threadpool(ex.clients.load, token.client_id)
+    client = await ex.clients.get(token.client_id)
     if not client.active:
         raise ClientSuspended("this client is suspended")
     return token, client
@@ -201,9 +262,9 @@ async def verify(request: Request) -> Response:
     ex = _exchange(request)
     token, client = await _authorise(request, ex, SCOPE_VERIFY)
     ex.limiter.take(client.client_id, per_minute=client.per_minute, per_day=client.per_day)
-    data = _parse(VerifyRequest, await _body(request, ex.settings.verify_max_body_bytes))
-    purpose = _purpose(client, data.purpose)
-    claim = parse_claim(data.__dict__)
+    data = _verify_body(await _body(request, ex.settings.verify_max_body_bytes))
+    purpose = _purpose(client, data["purpose"])
+    claim = parse_claim(data)
     request_id = _request_id(request)
     answer = await ex.committer.submit(
         Job(claim, token.client_id, client.organization, purpose, request_id)
@@ -260,25 +321,23 @@ async def verify_batch(request: Request) -> Response:
     """Up to 10,000 verifications in one request; answers in the same order."""
     ex = _exchange(request)
     token, client = await _authorise(request, ex, SCOPE_VERIFY)
-    data = _parse(VerifyBatchRequest, await _body(request, ex.settings.verify_batch_max_body_bytes))
-    if len(data.items) > MAX_BATCH_ITEMS:
+    stated, items = _batch_body(await _body(request, ex.settings.verify_batch_max_body_bytes))
+    if len(items) > MAX_BATCH_ITEMS:
         raise TooManyItems(
-            f"a batch holds at most {MAX_BATCH_ITEMS:,} items, this one {len(data.items):,}; "
-            "split it",
+            f"a batch holds at most {MAX_BATCH_ITEMS:,} items, this one {len(items):,}; split it",
             [Problem(None, "items", f"more than {MAX_BATCH_ITEMS:,} items")],
         )
-    if not data.items:
+    if not items:
         raise ValidationFailed("items: give at least one item", [Problem(None, "items", "empty")])
-    batch_purpose = _purpose(client, data.purpose)
+    batch_purpose = _purpose(client, stated)
     request_id = _request_id(request)
     jobs: list[Job] = []
     problems: list[Problem] = []
-    for position, item in enumerate(data.items, start=1):
-        purpose = (
-            batch_purpose if item.purpose is None else _purpose(client, item.purpose, position)
-        )
+    for position, item in enumerate(items, start=1):
+        stated_here = item.get("purpose")
+        purpose = batch_purpose if stated_here is None else _purpose(client, stated_here, position)
         try:
-            claim = parse_claim(item.__dict__, row=position)
+            claim = parse_claim(item, row=position)
         except ValidationFailed as exc:
             problems.extend(exc.problems)
             continue

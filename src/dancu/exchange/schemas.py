@@ -5,10 +5,11 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_BATCH_ITEMS = 10_000
+MAX_TEXT = 300
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_max_length=300)
+    model_config = ConfigDict(extra="forbid", str_max_length=MAX_TEXT)
 
 
 class VerifyItem(_Strict):

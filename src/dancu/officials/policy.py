@@ -12,6 +12,9 @@ Decisions (docs/backoffice.md):
   duties: whoever can create an account cannot also use the register unnoticed).
 - Commune and province officers keep the register of their unit; they do not read the
   access log (auditors do) and do not manage accounts.
+- Partner organisations and their API clients belong to the whole country: only a system
+  administrator of national scope manages them (``NATIONAL``); a province's administrator
+  neither sees nor changes them.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Action(StrEnum):
     READ_QUALITY = "read_quality"
     READ_ACCESS_LOG = "read_access_log"
     MANAGE_OFFICIALS = "manage_officials"
+    MANAGE_CLIENTS = "manage_clients"  # partner organisations and their API clients
 
 
 READS = frozenset(
@@ -68,8 +72,14 @@ RULES: dict[OfficialRole, frozenset[Action]] = {
     OfficialRole.COMMUNE_OFFICER: READS | CHANGES,
     OfficialRole.PROVINCE_OFFICER: READS | CHANGES,
     OfficialRole.MINISTRY_AUDITOR: READS | {Action.READ_ACCESS_LOG},
-    OfficialRole.SYSTEM_ADMIN: frozenset({Action.OWN_ACCOUNT, Action.MANAGE_OFFICIALS}),
+    OfficialRole.SYSTEM_ADMIN: frozenset(
+        {Action.OWN_ACCOUNT, Action.MANAGE_OFFICIALS, Action.MANAGE_CLIENTS}
+    ),
 }
+
+# Actions on what belongs to the whole country: allowed only to an official of national
+# scope (unit "VN"), whatever the role allows.
+NATIONAL = frozenset({Action.MANAGE_CLIENTS})
 
 # Actions that concern one person, household or duplicate pair, and so also need scope.
 PERSONAL = frozenset(
@@ -93,6 +103,22 @@ def allowed(role: str, action: Action) -> bool:
         return action in RULES[OfficialRole(role)]
     except ValueError:
         return False
+
+
+def allowed_at(role: str, action: Action, level: str) -> bool:
+    """Whether an official with ``role`` and a unit at ``level`` ("national", "province",
+    "commune") may do ``action``: the role allows it and, for ``NATIONAL`` actions, the
+    official's unit is the country."""
+    return allowed(role, action) and (action not in NATIONAL or level == "national")
+
+
+def authorize_at(role: str, action: Action, level: str) -> None:
+    """Refuse with 403 unless ``allowed_at``."""
+    authorize(role, action)
+    if not allowed_at(role, action, level):
+        raise ForbiddenError(
+            "only an administrator of national scope may do this", code="national_only"
+        )
 
 
 def authorize(role: str, action: Action) -> None:

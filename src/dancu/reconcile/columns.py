@@ -27,6 +27,7 @@ __all__ = [
     "ColumnMap",
     "find_header_row",
     "header_key",
+    "parse_mapping",
     "recognise",
 ]
 
@@ -224,3 +225,44 @@ def recognise(
             [Problem(None, None, f"headers found: {_listing(headers)}")],
         )
     return mapped
+
+
+def parse_mapping(values: Sequence[str]) -> dict[str, str]:
+    """``field=HEADER`` mappings (``--column``, or the API's ``column`` fields) as a dict;
+    ValidationFailed naming the mapping for anything malformed or repeated."""
+    mapping: dict[str, str] = {}
+    by_header: dict[str, str] = {}
+    problems: list[Problem] = []
+    for value in values:
+        name, sep, header = value.partition("=")
+        name, header = name.strip(), header.strip()
+        if not sep or not name or not header:
+            problems.append(Problem(None, "column", f"{value!r}: expected field=HEADER"))
+        elif name not in FIELDS:
+            problems.append(
+                Problem(
+                    None,
+                    "column",
+                    f"unknown field {name!r}; expected one of {', '.join(FIELDS)}",
+                )
+            )
+        elif name in mapping:
+            problems.append(
+                Problem(
+                    None, "column", f"{name} is mapped twice ({mapping[name]!r} and {header!r})"
+                )
+            )
+        elif header in by_header:
+            problems.append(
+                Problem(
+                    None,
+                    "column",
+                    f"column {header!r} is mapped twice (to {by_header[header]} and {name})",
+                )
+            )
+        else:
+            mapping[name] = header
+            by_header[header] = name
+    if problems:
+        raise ValidationFailed("; ".join(p.reason for p in problems), problems)
+    return mapping

@@ -28,9 +28,8 @@ from dancu.reconcile.linkage import Model
 
 __all__ = ["resolve"]
 
-_KEYS = """
-CREATE OR REPLACE TABLE row_keys AS
-WITH r AS (
+_PERSONS = """
+CREATE OR REPLACE TEMP TABLE persons AS
     SELECT c.input_row,
         coalesce(s.confident_id, CASE
             WHEN c.status = 'match' THEN c.found_id
@@ -44,7 +43,11 @@ WITH r AS (
             THEN concat_ws('|', c.name_fold, c.birth_year, c.birth_month, c.birth_day,
                 coalesce(c.sex, '?')) END AS ident
     FROM checked c LEFT JOIN suggested s USING (input_row)
-), namesakes AS (
+"""
+
+_KEYS = """
+CREATE OR REPLACE TABLE row_keys AS
+WITH r AS (SELECT * FROM persons), namesakes AS (
     SELECT ident FROM r WHERE person IS NOT NULL AND ident IS NOT NULL
     GROUP BY ident HAVING count(DISTINCT person) > 1
 )
@@ -78,16 +81,28 @@ def _link_within_file(con: duckdb.DuckDBPyConnection, model: Model) -> None:
     when the model is sure enough that they describe one person."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE unresolved AS SELECT * FROM rows "
-        "WHERE input_row NOT IN (SELECT input_row FROM row_keys WHERE resolved)"
+        "WHERE input_row IN (SELECT input_row FROM persons WHERE person IS NULL)"
+    )
+    # the rows an unresolved row may repeat: the other unresolved rows, and the rows about
+    # the register person it resembles most (found, but not with enough confidence)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE others AS {
+            suggest.row_as_person_sql(
+                "input_row IN (SELECT input_row FROM unresolved) OR input_row IN ("
+                "SELECT input_row FROM row_keys WHERE k IN (SELECT 'p:' || best_id FROM suggested "
+                "WHERE best_id IS NOT NULL AND input_row IN (SELECT input_row FROM unresolved)))"
+            )
+        }
+        """
     )
     rows = int(con.execute("SELECT count(*) FROM checked").fetchall()[0][0])
     cut = math.log(99.0) + math.log(max(rows, 1)) - math.log(_DUPLICATE_SHARE)
-    view = suggest.ROW_AS_PERSON
     pairs = f"""
         ({suggest.query_keys_sql("SELECT * FROM unresolved")}) q
-        JOIN (SELECT pid, unnest({suggest.person_keys_sql()}) AS k FROM ({view})) o USING (k)
+        JOIN (SELECT pid, unnest({suggest.person_keys_sql()}) AS k FROM others) o USING (k)
         JOIN unresolved g USING (input_row)
-        JOIN ({view}) r ON r.pid = o.pid
+        JOIN others r ON r.pid = o.pid
     """
     con.execute(
         f"""
@@ -112,6 +127,7 @@ def resolve(con: duckdb.DuckDBPyConnection, model: Model | None) -> None:
     """Fill ``resolved`` (input_row, duplicate_of) from ``checked`` and ``suggested``;
     ``model`` (None when no row needed the suggestion track) also links rows within the
     file."""
+    con.execute(_PERSONS)
     con.execute(_KEYS)
     if model is not None:
         _link_within_file(con, model)

@@ -33,10 +33,8 @@ from sqlalchemy.orm import Session
 from dancu.errors import DancuError
 from dancu.geo import service as geo
 from dancu.reconcile import duplicates, suggest
-from dancu.reconcile.normalise import ADDRESS_SCHEMA, GIVEN_SCHEMA
-from dancu.registry.interchange import per_distinct
+from dancu.reconcile.normalise import ADDRESS_SCHEMA, GIVEN_SCHEMA, name_forms
 from dancu.registry.models import Citizen
-from dancu.vn import names as vn_names
 
 __all__ = [
     "DATE_AGREES_SQL",
@@ -306,8 +304,9 @@ class Workspace:
     def load_snapshot(self, path: Path) -> int:
         """Read the needed rows of a register snapshot (``dancu registry export``: CSV/Parquet).
 
-        Names are canonicalised and folded with the register's own functions, so a snapshot
-        written by another tool compares the same way. Returns rows read.
+        Names are canonicalised and folded with the register's own functions, once per
+        distinct name, so a snapshot written by another tool compares the same way. Returns
+        rows read.
         """
         if not path.is_file():
             raise DancuError(f"{path}: no such register snapshot")
@@ -319,8 +318,9 @@ class Workspace:
         else:
             raise DancuError(f"{path.name}: a register snapshot is .csv or .parquet")
         try:
-            needed = self.con.sql(
+            self.con.execute(
                 f"""
+                CREATE OR REPLACE TEMP TABLE snap AS
                 SELECT CAST(personal_id AS VARCHAR) personal_id,
                     nullif(CAST(legacy_id_number AS VARCHAR), '') legacy_id_number,
                     CAST(full_name AS VARCHAR) full_name, CAST(birth_date AS VARCHAR) born,
@@ -331,27 +331,40 @@ class Workspace:
                 WHERE personal_id IN (SELECT id_norm FROM given WHERE id_ok)
                    OR legacy_id_number IN (SELECT id_norm FROM given WHERE id_ok)
                 """
-            ).to_arrow_table()
+            )
         except duckdb.Error as exc:
             raise DancuError(f"{path.name}: not a register snapshot ({exc})") from None
-        canon, key = per_distinct(
-            needed.column("full_name").combine_chunks(),
-            vn_names.canonical_and_fold,
-            [pa.string(), pa.string()],
+        distinct = (
+            self.con.sql("SELECT DISTINCT full_name FROM snap WHERE full_name IS NOT NULL")
+            .to_arrow_table()
+            .column(0)
+            .to_pylist()
         )
-        self.con.register("_snap", needed.append_column("canon", canon).append_column("key", key))
-        table = self.con.sql(
+        forms = name_forms([str(n) for n in distinct])
+        self.con.register(
+            "_names",
+            pa.table(
+                {
+                    "full_name": pa.array(distinct, pa.string()),
+                    "canon": pa.array([f[0] for f in forms], pa.string()),
+                    "key": pa.array([f[1] for f in forms], pa.string()),
+                }
+            ),
+        )
+        self.con.execute(
             """
-            SELECT personal_id, legacy_id_number, canon, key,
+            INSERT INTO reg
+            SELECT DISTINCT ON (personal_id) personal_id, legacy_id_number, n.canon, n.key,
                 CAST(substr(born, 1, 4) AS SMALLINT),
                 CAST(CASE WHEN length(born) >= 7 THEN substr(born, 6, 2) END AS TINYINT),
                 CAST(CASE WHEN length(born) >= 10 THEN substr(born, 9, 2) END AS TINYINT),
                 sex, status, commune
-            FROM _snap
+            FROM snap LEFT JOIN _names n USING (full_name)
+            ORDER BY personal_id
             """
-        ).to_arrow_table()
-        self.con.unregister("_snap")
-        self._add_register(table.rename_columns(_REGISTER.names).cast(_REGISTER))
+        )
+        self.con.unregister("_names")
+        self.con.execute("DROP TABLE snap")
         return self._finish_register()
 
     def _finish_register(self) -> int:

@@ -49,6 +49,7 @@ __all__ = [
     "address_key",
     "address_tail",
     "address_tails",
+    "name_forms",
     "normalise_batch",
 ]
 
@@ -219,14 +220,23 @@ class Memo:
 
 
 def _parse_many(keys: list[str]) -> list[tuple[str, ...]]:
-    """Candidates of each key (run in a worker process)."""
+    """Candidates of each address key (run in a worker process)."""
     return [address_candidates(k) for k in keys]
+
+
+def name_forms(names: list[str]) -> list[tuple[str | None, str | None, bool]]:
+    """Canonical form, fold and whether marked, of each name (also run in worker processes):
+    the register's own functions (``vn.names.canonical_and_fold``)."""
+    return [_name(n) for n in names]
 
 
 ADDRESS_SCHEMA = pa.schema(
     [("address_key", pa.string()), ("address_candidates", pa.list_(pa.string()))]
 )
 """Address key -> the 2025 communes it may stand for (``[]``: it names no commune)."""
+
+
+_SEEN_LIMIT = 1 << 21
 
 
 class AddressResolver:
@@ -264,7 +274,9 @@ class AddressResolver:
             self._pool = None
 
     def submit(self, keys: Sequence[str]) -> None:
-        """Start resolving the keys not seen before."""
+        """Start resolving the address keys not seen before."""
+        if len(self._seen) > _SEEN_LIMIT:
+            self._seen.clear()  # a key resolved twice costs a little time, not memory
         new = [k for k in keys if k not in self._seen]
         self._seen.update(new)
         if not new:
@@ -312,14 +324,24 @@ class Normaliser:
 
     def __init__(self, resolver: AddressResolver | None = None) -> None:
         self.resolver = resolver
-        self.names = Memo(_name)
         self.dates = Memo(_date)
         self.sexes = Memo(_sex)
-        self.keys = Memo(lambda tail: (address_key(tail),))
+        self._keys = Memo(lambda tail: (address_key(tail),))
+
+    def _names(self, values: pa.Array) -> list[pa.Array]:
+        """Canonical form, fold, marked: once per distinct name of the batch (names rarely
+        repeat from batch to batch: no memory across batches)."""
+        encoded = pc.dictionary_encode(values)
+        distinct = encoded.dictionary.to_pylist()
+        found = name_forms(distinct)
+        kinds = (pa.string(), pa.string(), pa.bool_())
+        columns = [pa.array([r[i] for r in found], t) for i, t in enumerate(kinds)]
+        return [c.take(encoded.indices) for c in columns]
 
     def _address_keys(self, values: pa.Array) -> pa.Array:
+        """The address keys (by tail, remembered across batches), handed to the resolver."""
         encoded = pc.dictionary_encode(values)
-        (keys,) = self.keys(address_tails(encoded.dictionary), [pa.string()])
+        (keys,) = self._keys(address_tails(encoded.dictionary), [pa.string()])
         if self.resolver is not None:
             self.resolver.submit([str(k) for k in pc.unique(keys).drop_null().to_pylist()])
         return keys.take(encoded.indices)
@@ -350,7 +372,7 @@ class Normaliser:
                 name_marked=no,
             )  # fmt: skip
         else:
-            canon, key, marked = self.names(names, [pa.string(), pa.string(), pa.bool_()])
+            canon, key, marked = self._names(names)
             out.update(
                 name_given=pc.is_valid(canon), name_canon=canon, name_fold=key,
                 name_marked=pc.fill_null(marked, False),

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from dancu.errors import DancuError
-from dancu.reconcile import report
+from dancu.reconcile import engines, report
 from dancu.reconcile.exact import MISMATCH_FIELDS, STATUSES, Figures, Workspace
 from dancu.reconcile.normalise import AddressResolver, Normaliser
 from dancu.reconcile.reader import Source, open_source
@@ -187,14 +187,16 @@ def reconcile(
     chunk_rows: int = 50_000,
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
     threshold: float = THRESHOLD,
+    engine: str = engines.DEFAULT_ENGINE,
 ) -> ReconcileSummary:
     """Check ``path`` against the register and write the results into ``out_dir``.
 
     ``columns`` maps fields to headers (``--column``), ``sheet`` picks a spreadsheet's sheet,
     ``register`` reads the register from a snapshot instead of ``session``'s database (which
     is only read). ``progress`` is told how many rows each batch held; ``on_total`` the row
-    count when the format knows it up front. Raises ValidationFailed (bad input, naming the
-    row, column and problem) or DancuError; the output directory is then left as it was.
+    count when the format knows it up front. ``engine`` (``--engine``, :mod:`.engines`) runs
+    the same stages on DuckDB or on Apache Spark. Raises ValidationFailed (bad input, naming
+    the row, column and problem) or DancuError; the output directory is then left as it was.
     """
     if session is None and register is None:
         raise DancuError("nothing to reconcile against: give a database session or a snapshot")
@@ -213,7 +215,8 @@ def reconcile(
         if "address" in source.columns.positions:
             # before DuckDB starts its threads: the resolver may fork worker processes
             resolver = AddressResolver(parallel=path.stat().st_size >= _PARALLEL_FROM_BYTES)
-        workspace = Workspace(scratch / "work", memory_limit=memory_limit)
+        # --engine (dancu.reconcile.engines): the same stages on DuckDB or on Apache Spark
+        workspace = engines.workspace(engine, scratch / "work", memory_limit=memory_limit)
         normaliser = Normaliser(resolver)
         timings["normalise"] += time.perf_counter() - mark
         while True:

@@ -109,7 +109,6 @@ class SparkWorkspace(Workspace):
         self.memory_limit = memory_limit
         self.staging = self._staging(directory)
         self._given: pq.ParquetWriter | None = None
-        self._given_rows = 0
         self._finished: Workspace | None = None
 
     def _staging(self, directory: Path) -> Path | None:
@@ -117,7 +116,7 @@ class SparkWorkspace(Workspace):
         shared = os.environ.get(STAGING_VARIABLE)
         if shared:
             path = Path(shared) / f"dancu-{uuid.uuid4().hex}"
-        elif self.spark.spark.sparkContext.master.startswith("local"):
+        elif str(self.spark.spark.sparkContext.master).startswith("local"):
             path = directory / "staging"
         else:
             return None
@@ -135,7 +134,6 @@ class SparkWorkspace(Workspace):
             path = (self.staging or self.directory) / "given.parquet"
             self._given = pq.ParquetWriter(path, GIVEN_SCHEMA)
         self._given.write_batch(batch.cast(GIVEN_SCHEMA))
-        self._given_rows += len(batch)
 
     def _load_given(self) -> None:
         if self._given is None:

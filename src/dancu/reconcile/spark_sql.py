@@ -19,9 +19,11 @@ two dialects disagree (:func:`translate`), and generated as Spark SQL:
 * ``hash(...)``: Spark's 64-bit ``xxhash64`` where only equality matters (blocking keys); in an
   ``ORDER BY`` (the hash-ordered samples the linkage model is estimated on) DuckDB's own hash,
   so both engines draw the same sample;
-* DuckDB functions Spark lacks (``jaro_similarity``, ``jaro_winkler_similarity``,
-  ``damerau_levenshtein``, ``strip_accents``, ``nfc_normalize``) and ``hash`` run as Arrow
-  UDFs that call DuckDB itself on each batch: bit-identical values, computed by the executors;
+* DuckDB functions Spark lacks or computes otherwise (``jaro_similarity``,
+  ``jaro_winkler_similarity``, ``damerau_levenshtein``, ``levenshtein``, which counts UTF-8
+  bytes in DuckDB and characters in Spark, ``strip_accents``, ``nfc_normalize``) and ``hash``
+  run as Arrow UDFs that call DuckDB itself on each batch: the same values, computed by the
+  executors;
 * ``read_parquet(...)`` and ``read_csv(..., header = true, all_varchar = true)``: Spark's
   readers, as temporary views.
 
@@ -35,8 +37,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import duckdb
 import pyarrow as pa
@@ -44,9 +47,10 @@ import sqlglot
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.functions import arrow_udf
+from pyspark.sql.pandas.functions import arrow_udf
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
+from sqlglot.parsers.duckdb import DuckDBParser
 
 from dancu.errors import DancuError
 
@@ -58,10 +62,12 @@ DUCKDB_FUNCTIONS: dict[str, str] = {
     "jaro_similarity": "double",
     "jaro_winkler_similarity": "double",
     "damerau_levenshtein": "bigint",
+    "levenshtein": "bigint",  # Spark has one, counting characters: DuckDB counts UTF-8 bytes
     "strip_accents": "string",
     "nfc_normalize": "string",
 }
-"""DuckDB scalar functions Spark lacks, with their Spark result types: computed by DuckDB."""
+"""DuckDB scalar functions Spark lacks or computes otherwise, with their Spark result types:
+computed by DuckDB."""
 
 SPARK_SETTINGS: dict[str, str] = {
     # DuckDB's answers: an index past the end of a list is NULL, ``len(NULL)`` is NULL, and
@@ -77,11 +83,14 @@ _UDF_PREFIX = "dancu_duckdb_"
 _DISTINCT_ON_COLUMN = "_row_number"
 
 
+class _DuckDBParser(DuckDBParser):
+    FUNCTIONS: ClassVar = {**DuckDBParser.FUNCTIONS, "LEN": exp.ArraySize.from_arg_list}
+
+
 class _DuckDBDialect(DuckDB):
     """DuckDB as the rules write it: ``len`` is a list's length."""
 
-    class Parser(DuckDB.Parser):
-        FUNCTIONS = {**DuckDB.Parser.FUNCTIONS, "LEN": exp.ArraySize.from_arg_list}
+    Parser = _DuckDBParser
 
 
 # ----------------------------------------------------------------------------- DuckDB on Spark
@@ -135,20 +144,32 @@ def _scalar(name: str) -> Callable[..., pa.Array]:
     return call
 
 
+# pyspark's stubs want the UDF type, which pyspark itself warns against (it reads the hints)
+_arrow_udf = cast(Callable[[Callable[..., pa.Array], str], Any], arrow_udf)
+
+
 def _register_functions(spark: SparkSession) -> None:
     for name, returns in DUCKDB_FUNCTIONS.items():
-        spark.udf.register(_UDF_PREFIX + name, arrow_udf(_scalar(name), returns))
-    spark.udf.register(_HASH_UDF, arrow_udf(_duckdb_hash, "bigint"))
+        spark.udf.register(_UDF_PREFIX + name, _arrow_udf(_scalar(name), returns))
+    spark.udf.register(_HASH_UDF, _arrow_udf(_duckdb_hash, "bigint"))
 
 
 # ----------------------------------------------------------------------------- the shim
 
 
-def _unsupported(node: exp.Expression, why: str) -> DancuError:
+def _failed(statement: exp.Expr, exc: Exception) -> DancuError:
+    """Spark's error, with the statement (as DuckDB SQL) it came from."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    sql = " ".join(statement.sql("duckdb").split())
+    log.error("spark engine: %s failed: %s", sql, exc)
+    return DancuError(f"--engine spark could not run {sql[:300]!r}: {first[:500]}")
+
+
+def _unsupported(node: exp.Expr, why: str) -> DancuError:
     return DancuError(f"--engine spark cannot run {node.sql('duckdb')!r}: {why}")
 
 
-def _index(node: exp.Bracket) -> exp.Expression:
+def _index(node: exp.Bracket) -> exp.Expr:
     (index,) = node.expressions
     if not (isinstance(index, exp.Literal) and not index.is_string) and not isinstance(
         index, exp.Neg
@@ -159,7 +180,7 @@ def _index(node: exp.Bracket) -> exp.Expression:
     return exp.Anonymous(this="element_at", expressions=[node.this, exp.Literal.number(position)])
 
 
-def _range(node: exp.Table) -> exp.Expression:
+def _range(node: exp.Table) -> exp.Expr:
     series = node.this
     assert isinstance(series, exp.GenerateSeries)
     alias = node.args.get("alias")
@@ -174,7 +195,7 @@ def _range(node: exp.Table) -> exp.Expression:
     return exp.Subquery(this=query, alias=exp.TableAlias(this=alias.this.copy()))
 
 
-def _list_aggregate(node: exp.ArrayAgg) -> exp.Expression:
+def _list_aggregate(node: exp.ArrayAgg) -> exp.Expr:
     inner = node.this
     if not isinstance(inner, exp.Order):
         return node
@@ -189,12 +210,10 @@ def _list_aggregate(node: exp.ArrayAgg) -> exp.Expression:
         this="collect_set" if distinct else "collect_list", expressions=[value.copy()]
     )
     ascending = not order.args.get("desc")
-    return exp.Anonymous(
-        this="sort_array", expressions=[collected, exp.Boolean(this=ascending)]
-    )
+    return exp.Anonymous(this="sort_array", expressions=[collected, exp.Boolean(this=ascending)])
 
 
-def _shim(node: exp.Expression) -> exp.Expression:
+def _shim(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.Bracket):
         return _index(node)
     if isinstance(node, exp.Table) and isinstance(node.this, exp.GenerateSeries):
@@ -205,10 +224,11 @@ def _shim(node: exp.Expression) -> exp.Expression:
         separator = node.expression
         if isinstance(separator, exp.Literal) and separator.is_string and separator.this == "":
             return exp.Anonymous(this="split", expressions=[node.this, separator])
-    if isinstance(node, exp.JarowinklerSimilarity):
-        return exp.Anonymous(
-            this=_UDF_PREFIX + "jaro_winkler_similarity", expressions=[node.this, node.expression]
-        )
+    if isinstance(node, exp.JarowinklerSimilarity | exp.Levenshtein):
+        name = "levenshtein" if isinstance(node, exp.Levenshtein) else "jaro_winkler_similarity"
+        if {k for k, v in node.args.items() if v is not None} - {"this", "expression"}:
+            raise _unsupported(node, f"{name} of two strings is translated, nothing else")
+        return exp.Anonymous(this=_UDF_PREFIX + name, expressions=[node.this, node.expression])
     if isinstance(node, exp.Anonymous):
         name = str(node.this).lower()
         if name in DUCKDB_FUNCTIONS:
@@ -223,13 +243,26 @@ def _shim(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def translate(sql: str) -> list[exp.Expression]:
+def _shimmed(tree: exp.Expr) -> exp.Expr:
+    """``tree`` with :func:`_shim` applied to every node, children before their parents."""
+    for node in reversed(list(tree.walk(bfs=False))):
+        new = _shim(node)
+        if new is node:
+            continue
+        if node is tree:
+            tree = new
+        else:
+            node.replace(new)
+    return tree
+
+
+def translate(sql: str) -> list[exp.Expr]:
     """The statements of DuckDB ``sql``, shimmed for Spark (generate with ``.sql("spark")``)."""
     try:
         statements = sqlglot.parse(sql, read=_DuckDBDialect)
     except sqlglot.errors.ParseError as exc:
         raise DancuError(f"--engine spark cannot parse {sql.strip()[:200]!r}: {exc}") from None
-    return [s.transform(_shim) for s in statements if s is not None]
+    return [_shimmed(s) for s in statements if s is not None]
 
 
 # ----------------------------------------------------------------------------- the adapter
@@ -265,6 +298,22 @@ class _Relation:
         return [tuple(row) for row in self.frame.collect()]
 
 
+class _Cursor:
+    """What ``cursor`` returns: queries on the connection's tables."""
+
+    def __init__(self, connection: SparkConnection) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str) -> _Result:
+        return self._connection.execute(sql)
+
+    def sql(self, sql: str) -> _Relation:
+        return self._connection.sql(sql)
+
+    def close(self) -> None:
+        """Nothing to release: the tables belong to the connection."""
+
+
 class SparkConnection:
     """DuckDB's connection calls used by the reconciliation, on an isolated Spark session.
 
@@ -278,7 +327,6 @@ class SparkConnection:
             self.spark.conf.set(key, value)
         _register_functions(self.spark)
         self._tables: dict[str, DataFrame] = {}
-        self._persisted: set[str] = set()
         self._files = itertools.count()
 
     # ------------------------------------------------------------------ DuckDB's API
@@ -289,7 +337,16 @@ class SparkConnection:
             raise DancuError("--engine spark: prepared parameters are not supported")
         rows: list[tuple[Any, ...]] = []
         for statement in translate(sql):
-            rows = self._run(statement)
+            started = time.perf_counter()
+            try:
+                rows = self._run(statement)
+            except DancuError:
+                raise
+            except Exception as exc:  # an error of Spark's, as it ran the statement
+                raise _failed(statement, exc) from exc
+            if log.isEnabledFor(logging.DEBUG):
+                took = time.perf_counter() - started
+                log.debug("spark engine: %.2f s: %s", took, " ".join(sql.split())[:120])
         return _Result(rows)
 
     def sql(self, sql: str) -> _Relation:
@@ -297,8 +354,9 @@ class SparkConnection:
         (statement,) = translate(sql)
         return _Relation(self._query(statement))
 
-    def cursor(self) -> SparkConnection:
-        return self
+    def cursor(self) -> _Cursor:
+        """A second handle on the same tables (closing it closes nothing)."""
+        return _Cursor(self)
 
     def register(self, name: str, data: pa.Table | pa.RecordBatch) -> None:
         """An Arrow table (from the driver) as the view ``name``."""
@@ -329,28 +387,22 @@ class SparkConnection:
         self._set(name, frame, persist=persist)
 
     def drop(self, name: str) -> None:
-        frame = self._tables.pop(name, None)
+        """Forget the table ``name`` (Spark frees its blocks once nothing refers to them)."""
+        self._tables.pop(name, None)
         self.spark.catalog.dropTempView(name)
-        if frame is not None and name in self._persisted:
-            frame.unpersist()
-        self._persisted.discard(name)
 
     # ------------------------------------------------------------------ statements
 
     def _set(self, name: str, frame: DataFrame, *, persist: bool) -> None:
         if persist:
-            frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
-            frame.count()  # materialised now: the statements after it may replace its inputs
-        old = self._tables.get(name)
-        if old is not None and name in self._persisted:
-            old.unpersist()
-        self._persisted.discard(name)
-        if persist:
-            self._persisted.add(name)
+            # materialised now, as a DuckDB table is, and cut from the plans it came from:
+            # later statements may replace its inputs, and plans would grow statement by
+            # statement (the label propagation runs dozens of rounds)
+            frame = frame.localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK)
         self._tables[name] = frame
         frame.createOrReplaceTempView(name)
 
-    def _run(self, statement: exp.Expression) -> list[tuple[Any, ...]]:
+    def _run(self, statement: exp.Expr) -> list[tuple[Any, ...]]:
         if isinstance(statement, exp.Create):
             self._create(statement)
         elif isinstance(statement, exp.Insert):
@@ -365,11 +417,15 @@ class SparkConnection:
         return []
 
     def _create(self, statement: exp.Create) -> None:
-        if str(statement.args.get("kind", "")).upper() != "TABLE":
-            raise _unsupported(statement, "only CREATE TABLE is translated")
+        kind = str(statement.args.get("kind", "")).upper()
         target = statement.this
         query = statement.expression
-        if isinstance(target, exp.Schema):
+        if kind == "VIEW" and query is not None and isinstance(target, exp.Table):
+            # bound to its tables as they are now (DuckDB's views bind when read)
+            self._set(target.name, self._query(query), persist=False)
+        elif kind != "TABLE":
+            raise _unsupported(statement, "only CREATE TABLE and CREATE VIEW are translated")
+        elif isinstance(target, exp.Schema):
             columns = ", ".join(c.sql("spark") for c in target.expressions)
             self._set(target.this.name, self.spark.createDataFrame([], columns), persist=False)
         elif query is not None:
@@ -396,21 +452,18 @@ class SparkConnection:
         )
         self._set(target.name, existing.unionAll(typed), persist=True)
 
-    def _query(self, statement: exp.Expression) -> DataFrame:
+    def _query(self, statement: exp.Expr) -> DataFrame:
         statement = statement.transform(self._read_files)
         try:
             frame = self.spark.sql(statement.sql("spark", identify=True))
         except Exception as exc:  # an AnalysisException, a ParseException...
-            raise DancuError(
-                f"--engine spark cannot run {statement.sql('duckdb')[:300]!r}: "
-                f"{str(exc).splitlines()[0]}"
-            ) from exc
+            raise _failed(statement, exc) from exc
         if any(d.args.get("on") for d in statement.find_all(exp.Distinct)):
             # sqlglot writes DISTINCT ON as a ROW_NUMBER() filter, whose column stays in SELECT *
             frame = frame.drop(_DISTINCT_ON_COLUMN)
         return frame
 
-    def _read_files(self, node: exp.Expression) -> exp.Expression:
+    def _read_files(self, node: exp.Expr) -> exp.Expr:
         """``read_parquet(path)`` and ``read_csv(path, header = true, all_varchar = true)`` in
         a FROM clause: Spark's readers, as temporary views."""
         if not isinstance(node, exp.Table) or not isinstance(
@@ -436,6 +489,5 @@ class SparkConnection:
         return table
 
 
-def _is_setting(statement: exp.Expression) -> bool:
+def _is_setting(statement: exp.Expr) -> bool:
     return isinstance(statement, exp.Set) or str(statement.this).upper() in ("SET", "PRAGMA")
-

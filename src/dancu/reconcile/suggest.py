@@ -49,7 +49,6 @@ from dancu.registry.models import Citizen
 __all__ = [
     "EMPTY_SUGGESTED",
     "PENDING_STATUSES",
-    "ROW_AS_PERSON",
     "SCORED_STATUSES",
     "THRESHOLD",
     "Suggestions",
@@ -58,6 +57,7 @@ __all__ = [
     "load_people_from_snapshot",
     "person_keys_sql",
     "query_keys_sql",
+    "row_as_person_sql",
     "score_sql",
     "suggest",
 ]
@@ -251,7 +251,7 @@ def _units(con: duckdb.DuckDBPyConnection) -> None:
 
 
 _ROWS = f"""
-CREATE OR REPLACE TABLE rows AS
+CREATE OR REPLACE VIEW rows AS
 SELECT c.input_row, c.status, c.found_id, c.id_given,
     CASE WHEN c.id_given THEN regexp_replace(c.id_norm, '[^0-9]', '', 'g') END AS id_digits,
     c.name_fold, lower(c.name_canon) AS name_lower, c.name_marked,
@@ -264,18 +264,21 @@ SELECT c.input_row, c.status, c.found_id, c.id_given,
 FROM checked c LEFT JOIN addr_provinces a USING (address_key)
 """
 """Every row of ``checked`` as the *query* side of a comparison (``g`` in
-:mod:`dancu.reconcile.linkage`), the name's words worked out once."""
+:mod:`dancu.reconcile.linkage`); a view, so that the name's words are worked out only for the
+rows a step reads."""
 
-ROW_AS_PERSON = """
-SELECT CAST(input_row AS VARCHAR) AS pid, CAST(NULL AS VARCHAR) AS legacy,
-    name_lower AS canon, name_fold AS fold, birth_year AS yr, birth_month AS mo,
-    birth_day AS dy, sex, 'alive' AS status, address_candidates[1] AS commune,
-    address_provinces[1] AS province, name_sorted AS sorted, name_first AS first,
-    name_last AS last, name_words AS words
-FROM rows WHERE name_fold IS NOT NULL
-"""
-"""Rows of the file seen as *candidates* (``r``), for duplicates within the file; the first
-commune stands for the address."""
+
+def row_as_person_sql(where: str) -> str:
+    """SQL: the rows of the file matching ``where`` seen as *candidates* (``r``), for
+    duplicates within the file; the first commune stands for the address."""
+    return f"""
+    SELECT CAST(input_row AS VARCHAR) AS pid, CAST(NULL AS VARCHAR) AS legacy,
+        name_lower AS canon, name_fold AS fold, birth_year AS yr, birth_month AS mo,
+        birth_day AS dy, sex, 'alive' AS status, address_candidates[1] AS commune,
+        address_provinces[1] AS province, name_sorted AS sorted, name_first AS first,
+        name_last AS last, name_words AS words
+    FROM rows WHERE name_fold IS NOT NULL AND ({where})
+    """
 
 
 def person_keys_sql() -> str:
@@ -354,25 +357,34 @@ _PENDING = (
 
 _EDITED = "SELECT * FROM pend WHERE status <> 'mismatch' OR (name_bad AND date_bad)"
 
-_CANDIDATES = f"""
-CREATE OR REPLACE TABLE cand AS
-SELECT DISTINCT input_row, pid FROM (
-    SELECT input_row, found_id AS pid FROM pend WHERE found_id IS NOT NULL
-    UNION ALL
-    SELECT g.input_row, p.pid FROM pend g JOIN people p ON p.legacy = g.id_digits
-    UNION ALL
-    SELECT e.input_row, p.pid
-    FROM ({_edits_sql(_EDITED)}) e
-    JOIN people p ON p.pid = e.variant
-    UNION ALL
-    SELECT g.input_row, p.pid
-    FROM ({query_keys_sql("SELECT * FROM pend")}) g
-    JOIN (SELECT pid, unnest({person_keys_sql()}) AS k FROM people) p USING (k)
+BLOCK_CAP = 200
+"""A blocking key that more than this many register people share (a common name born in a
+given year, at national scale) yields no candidates: the row meets its person through its more
+specific keys (full birth date, commune), and the pairs stay in proportion to the rows."""
+
+_CANDIDATE_STEPS = (
+    "CREATE OR REPLACE TABLE cand_all (input_row BIGINT, pid VARCHAR)",
+    "INSERT INTO cand_all SELECT input_row, found_id FROM pend WHERE found_id IS NOT NULL",
+    "INSERT INTO cand_all SELECT g.input_row, p.pid FROM pend g "
+    "JOIN people p ON p.legacy = g.id_digits",
+    f"INSERT INTO cand_all SELECT e.input_row, p.pid FROM ({_edits_sql(_EDITED)}) e "
+    "JOIN people p ON p.pid = e.variant",
+    f"CREATE OR REPLACE TEMP TABLE pend_keys AS {query_keys_sql('SELECT * FROM pend')}",
+    # the register's side of the keys the rows hold, then the blocks small enough to use
+    f"""CREATE OR REPLACE TEMP TABLE person_keys AS
+    SELECT pid, k FROM (SELECT pid, unnest({person_keys_sql()}) AS k FROM people)
+    WHERE k IN (SELECT k FROM pend_keys)""",
+    f"""INSERT INTO cand_all SELECT g.input_row, p.pid
+    FROM pend_keys g
+    JOIN (SELECT * FROM person_keys WHERE k IN (
+        SELECT k FROM person_keys GROUP BY k HAVING count(*) <= {BLOCK_CAP})) p USING (k)""",
+    "CREATE OR REPLACE TABLE cand AS SELECT DISTINCT input_row, pid FROM cand_all",
+    "DROP TABLE cand_all",
+    "DROP TABLE person_keys",
 )
-"""
-"""Candidates: the holder, the legacy number's owner, one-digit variants of the ID (for a
-``mismatch`` row only when its name and birth date both disagree with the holder: probably
-someone else's number), and the people sharing a blocking key."""
+"""Candidates, one source at a time: the holder, the legacy number's owner, one-digit
+variants of the ID (for a ``mismatch`` row only when its name and birth date both disagree
+with the holder: probably someone else's number), and the people sharing a blocking key."""
 
 
 # ----------------------------------------------------------------------------- the model
@@ -434,8 +446,9 @@ def estimate(con: duckdb.DuckDBPyConnection) -> Model:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE labelled AS
-        WITH g AS (SELECT * FROM rows WHERE found_id IS NOT NULL
-                   ORDER BY hash(input_row) LIMIT {_LABELLED}),
+        WITH g AS (SELECT * FROM rows WHERE input_row IN (
+                SELECT input_row FROM checked WHERE found_id IS NOT NULL
+                ORDER BY hash(input_row) LIMIT {_LABELLED})),
         r AS (SELECT * FROM people WHERE pid IN (SELECT found_id FROM g)),
         pairs AS (SELECT {_levels_sql("g", "r")} FROM g JOIN r ON r.pid = g.found_id)
         SELECT * FROM pairs
@@ -612,7 +625,7 @@ def _choose_sql(threshold: float) -> str:
         CASE WHEN score >= {threshold!r} AND status <> 'deceased' THEN round(score, 6) END
             AS suggestion_score,
         CASE WHEN score >= {threshold!r} THEN pid END AS confident_id,
-        holder_score
+        holder_score, pid AS best_id
     FROM best
     """
 
@@ -630,7 +643,8 @@ def suggest(con: duckdb.DuckDBPyConnection, *, threshold: float = THRESHOLD) -> 
     ``people`` must be loaded."""
     con.execute(_ROWS)
     con.execute(_PENDING)
-    con.execute(_CANDIDATES)
+    for step in _CANDIDATE_STEPS:
+        con.execute(step)
     model = estimate(con)
     con.execute(_TF)
     con.execute(

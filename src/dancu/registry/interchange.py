@@ -705,7 +705,6 @@ def normalise(
         )
         texts[name] = col
 
-    good = pa.array(~check.bad)
     table = pa.Table.from_arrays(
         [
             pa.array(raw.rows, pa.int64()),
@@ -736,5 +735,7 @@ def normalise(
             texts["phone"],
         ],
         schema=STAGING_SCHEMA,
-    ).filter(good)
+    )
+    if check.bad.any():
+        table = table.filter(pa.array(~check.bad))
     return Normalised(table, check.problems)

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
-from dancu.errors import ValidationFailed
+from dancu.errors import Problem, ValidationFailed
 from dancu.officials import review
 from dancu.officials.policy import Action
 from dancu.registry import quality
@@ -190,6 +190,11 @@ def access_log_page(
             page = review.access_log(session, me.actor("web"), query)
         except ValidationFailed as exc:
             form.refuse(exc)
+    elif request.query_params:
+        # Submitted without any of the three: the log is searched by one of its indexes only.
+        need = "give a personal ID, an organisation or a reader"
+        fields = ("personal_id", "actor", "organization")
+        form.refuse(ValidationFailed(need, [Problem(None, f, need) for f in fields]))
     return render(
         request,
         "access_log.html",
