@@ -27,10 +27,12 @@ two dialects disagree (:func:`translate`), and generated as Spark SQL:
 * ``read_parquet(...)`` and ``read_csv(..., header = true, all_varchar = true)``: Spark's
   readers, as temporary views.
 
-Statements map to DataFrames: ``CREATE [OR REPLACE] [TEMP] TABLE t AS q`` persists ``q``
-(memory and disk) under the temporary view ``t``; ``INSERT INTO t`` appends by position,
-casting to ``t``'s column types as DuckDB does; ``DROP TABLE`` unpersists; ``SET`` is ignored.
-A statement the shim cannot translate fails with the statement in the message, never silently.
+Statements map to DataFrames: ``CREATE [OR REPLACE] [TEMP] TABLE t AS q`` materialises ``q``
+(``localCheckpoint``, memory and disk: computed once, cut from the plans it came from) under
+the temporary view ``t``; ``CREATE VIEW v AS q`` is a lazy view; ``INSERT INTO t`` appends by
+position, casting to ``t``'s column types as DuckDB does; ``DROP TABLE`` forgets the view;
+``SET`` is ignored. A statement the shim cannot translate fails with the statement in the
+message, never silently.
 """
 
 from __future__ import annotations
