@@ -31,8 +31,10 @@ from hypothesis import strategies as st
 from pyspark.sql import SparkSession
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from dancu import bootstrap
+from dancu.cli.reconcile import reconcile_cli
 from dancu.errors import DancuError
 from dancu.reconcile.exact import STATUSES
 from dancu.reconcile.service import reconcile
@@ -98,6 +100,11 @@ def _both(
     """Reconcile with both engines; assert the same results and summary; return them."""
     reconcile(session, path, tmp_path / "duckdb", engine="duckdb", **kwargs)
     reconcile(session, path, tmp_path / "spark", engine="spark", **kwargs)
+    return _same(tmp_path)
+
+
+def _same(tmp_path: Path) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """Assert that ``spark/`` holds the results and summary of ``duckdb/``; return them."""
     expected = (tmp_path / "duckdb" / "results.csv").read_bytes()
     assert (tmp_path / "spark" / "results.csv").read_bytes() == expected
     summary = _summary(tmp_path / "duckdb")
@@ -137,12 +144,28 @@ def test_the_rules_give_the_same_results_from_the_database(
     assert summary["unreadable"]["birth_date"]["first_rows"] == [15]
 
 
-def test_a_csv_snapshot_gives_the_same_results(tmp_path: Path, spark: SparkSession) -> None:
+def test_the_command_on_a_csv_snapshot_gives_the_same_results(
+    tmp_path: Path, spark: SparkSession
+) -> None:
     snapshot = write_csv(tmp_path / "register.csv", REGISTER)
     path = write_rows(tmp_path / "in.csv", _RULE_ROWS)
-    results, summary = _both(None, path, tmp_path, register=snapshot)
+    reconcile(None, path, tmp_path / "duckdb", register=snapshot)
+    command = [str(path), "--out", str(tmp_path / "spark"), "--register", str(snapshot)]
+    result = CliRunner().invoke(reconcile_cli, [*command, "--engine", "spark"])
+    assert result.exit_code == 0, result.output
+    assert "15 rows: 4 match, 5 mismatch, 1 deceased" in result.stdout
+    results, summary = _same(tmp_path)
     assert [r["status"] for r in results[:6]] == list(STATUSES)
     assert summary["register"]["snapshot"] == "register.csv"
+
+
+def test_an_unknown_engine_is_a_usage_error(tmp_path: Path) -> None:
+    path = write_rows(tmp_path / "in.csv", [row()])
+    result = CliRunner().invoke(
+        reconcile_cli, [str(path), "--out", str(tmp_path / "out"), "--engine", "dask"]
+    )
+    assert result.exit_code == 2
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_generated_file_with_every_status_gives_the_same_results(

@@ -34,7 +34,8 @@ from tests.web.conftest import ClientFor, Staff
 SAFE = {"GET", "HEAD", "OPTIONS"}
 # Routes of other domains, with their own authority (the partner API's OAuth bearer tokens,
 # tested in tests/exchange): not part of the officials' matrix.
-# Partner routes (bearer tokens, scopes) are tested by their own domains: tests/exchange, tests/reconcile.
+# Partner routes (bearer tokens, scopes) are tested by their own domains:
+# tests/exchange and tests/reconcile.
 OTHER_DOMAINS = ("dancu.exchange", "dancu.reconcile")
 
 

@@ -135,7 +135,8 @@ def reconcile_command(
         typer.Option(
             "--engine",
             help="duckdb (this machine) or spark (Apache Spark, for registers and files larger "
-            "than one machine: the dancu[spark] extra; DANCU_SPARK_MASTER names the cluster).",
+            "than one machine: needs the spark extra of dancu and Java; DANCU_SPARK_MASTER "
+            "names the cluster).",
         ),
     ] = ReconcileEngine.DUCKDB,
 ) -> None:
