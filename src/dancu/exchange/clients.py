@@ -33,7 +33,7 @@ from dancu.exchange.exceptions import (
 )
 from dancu.exchange.models import ApiClient, Organization
 
-SCOPES: frozenset[str] = frozenset({"population.verify"})
+SCOPES: frozenset[str] = frozenset({"population.verify", "population.reconcile"})
 """The products a client may be granted (more will come: lookup, e-documents...)."""
 
 DEFAULT_PER_MINUTE = 60_000
