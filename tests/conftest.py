@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
@@ -19,6 +20,10 @@ from sqlalchemy.orm import Session
 from dancu.db import make_engine
 from dancu.geo import loader as geo_loader
 from dancu.migrations import upgrade
+
+# Timing never belongs in assertions: no per-example deadline (CI machines are shared).
+hypothesis_settings.register_profile("dancu", deadline=None)
+hypothesis_settings.load_profile("dancu")
 
 
 def _postgres_url(base: str, worker: str) -> str:
