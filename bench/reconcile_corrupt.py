@@ -667,7 +667,10 @@ def write_scale_file(
     stranger's, exact copies carry the same draws. Returns the rows written."""
     r = rates or Rates()
     units = units or Units.load()
-    con = duckdb.connect()
+    # bounded: at ten million rows the default (80% of the machine's memory) took 17 GB
+    con = duckdb.connect(
+        config={"memory_limit": "4GB", "temp_directory": str(path.parent / ".scale_spill")}
+    )
     con.register("units", _units_table(units))
     u = [f"((hash(personal_id, {seed}, {i}) % 1000003) / 1000003.0)" for i in range(12)]
     fresh = int(rows * r.repeat * (1 - r.repeat_exact))

@@ -3,9 +3,14 @@
 Measures, on a fresh database of the chosen backend:
 
 - ``seed``: ``dancu seed --citizens N`` (generation and load), wall time;
-- ``import``: ``dancu registry import`` of an N-row interchange file into an empty register,
-  rows/s, peak memory (max RSS of the child process) and the stage timings that
-  ``dancu -v`` logs, for CSV and Parquet;
+- ``import``: ``dancu registry import`` of an N-row interchange file into an empty register
+  (the first load of a nation, ``registry.first_load``), rows/s, peak memory (max RSS of the
+  child process) and the stage timings that ``dancu -v`` logs, for CSV and Parquet;
+- ``reimport``: the same CSV imported again into the register the import made (N rows
+  unchanged: the checked merge of a populated register, and the idempotence check);
+- ``merge``: the CSV into an empty register through the checked merge (staging table,
+  whole-file checks, merge), the path every import into a populated register takes, here for
+  N new people (``dancu registry import`` with the first-load path switched off);
 - ``floor``: what the same file costs with no check, no derived column and no index: a bare
   COPY (PostgreSQL) or ``executemany`` (SQLite) of its text columns into a plain table, and
   the start-up of the ``dancu`` command; the import can never be faster than these;
@@ -42,6 +47,8 @@ from sqlalchemy import create_engine, make_url, select, text
 from sqlalchemy.orm import Session
 
 from common import emit
+from dancu import cli
+from dancu.registry import first_load
 from dancu.registry import service as registry
 from dancu.registry.interchange import COLUMNS
 from dancu.registry.models import Citizen
@@ -83,12 +90,13 @@ class _Ran:
     loaded_at: float | None  # when the importer logged its summary (its load was done)
 
 
-def _run(args: list[str], url: str) -> _Ran:
-    """Run ``dancu args`` against ``url``, timing it and the importer's summary log line."""
+def _run(args: list[str], url: str, *, command: list[str] | None = None) -> _Ran:
+    """Run ``dancu args`` (or ``command args``) against ``url``, timing it and the importer's
+    summary log line."""
     env = {**os.environ, "DANCU_DATABASE_URL": url}
     started = time.perf_counter()
     child = subprocess.Popen(
-        ["/usr/bin/time", "-f", "maxrss_kb=%M", DANCU, *args],
+        ["/usr/bin/time", "-f", "maxrss_kb=%M", *(command or [DANCU]), *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -157,25 +165,65 @@ def bench_import(n: int, backend: str, workdir: Path, source_url: str | None) ->
         _run(["registry", "export", str(workdir / "warmup.csv")], url)
         load = _load()
         ran = _run(["-v", "registry", "import", str(path)], url)
-        stages = _STAGES.search(ran.stderr)
-        emit(
-            bench="import",
-            backend=backend,
-            format=path.suffix[1:],
-            rows=n,
-            seconds=round(ran.seconds, 1),
-            rows_per_second=round(n / ran.seconds),
-            # from the start of the command to the end of the import itself (what follows
-            # is the commit, anything the command does after importing, and the exit)
-            loaded_after_s=round(ran.loaded_at, 1) if ran.loaded_at else None,
-            peak_rss_mb=round(ran.peak_mb),
-            stages=stages.group("stages") if stages else None,
-            output=ran.stdout,
-            load_before=load,
-            load_after=_load(),
-            command=f"dancu -v registry import {path.name}",
-        )
+        _emit_import("import", path, n, backend, ran, load,
+                     command=f"dancu -v registry import {path.name}")  # fmt: skip
     return url
+
+
+def _emit_import(
+    bench: str, path: Path, n: int, backend: str, ran: _Ran, load: str, command: str | None = None
+) -> None:
+    """One import's figures; ``loaded_after_s`` runs from the start of the command to the end
+    of the import itself (what follows is the commit, the quality refresh and the exit)."""
+    stages = _STAGES.search(ran.stderr)
+    emit(
+        bench=bench,
+        backend=backend,
+        format=path.suffix[1:],
+        rows=n,
+        seconds=round(ran.seconds, 1),
+        rows_per_second=round(n / ran.seconds),
+        loaded_after_s=round(ran.loaded_at, 1) if ran.loaded_at else None,
+        peak_rss_mb=round(ran.peak_mb),
+        stages=stages.group("stages") if stages else None,
+        output=ran.stdout,
+        load_before=load,
+        load_after=_load(),
+        **({"command": command} if command else {}),
+    )
+
+
+def bench_reimport(n: int, backend: str, workdir: Path, url: str) -> None:
+    """The CSV again into the register its first import made: every row unchanged."""
+    csv_path, _ = _files(n, backend, workdir, None)
+    load = _load()
+    ran = _run(["-v", "registry", "import", str(csv_path)], url)
+    _emit_import("reimport", csv_path, n, backend, ran, load)
+
+
+def bench_merge(n: int, backend: str, workdir: Path, source_url: str | None) -> None:
+    """The CSV into an empty register through the checked merge (first load switched off)."""
+    csv_path, _ = _files(n, backend, workdir, source_url)
+    url = _fresh(backend, workdir, "merge")
+    _run(["registry", "export", str(workdir / "warmup.csv")], url)
+    load = _load()
+    ran = _run(
+        ["-v", "registry", "import", str(csv_path)],
+        url,
+        command=[sys.executable, __file__, "--as-merge"],
+    )
+    _emit_import("merge", csv_path, n, backend, ran, load)
+
+
+def _never_empty(_session: Session) -> bool:
+    return False
+
+
+def _as_merge(args: list[str]) -> None:
+    """``dancu args`` with the first-load path off: every import takes the checked merge."""
+    first_load.register_is_empty = _never_empty
+    sys.argv = ["dancu", *args]
+    cli.main()
 
 
 def bench_floor(n: int, backend: str, workdir: Path, source_url: str | None) -> None:
@@ -285,11 +333,18 @@ def bench_lookup(url: str, backend: str, samples: int = 2000) -> None:
 
 def main() -> None:
     global PG_URL
+    if sys.argv[1:2] == ["--as-merge"]:
+        _as_merge(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--citizens", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--workdir", type=Path, default=Path("bench/data"))
-    parser.add_argument("--steps", default="seed,import,lookup")
+    parser.add_argument(
+        "--steps",
+        default="seed,import,lookup",
+        help="Any of seed,import,reimport,merge,floor,lookup.",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="Runs of seed, import, floor.")
     parser.add_argument("--pg-url", default=PG_URL, help="Base name of the bench databases.")
     args = parser.parse_args()
@@ -302,6 +357,10 @@ def main() -> None:
             url = bench_seed(args.citizens, args.backend, args.workdir)
         if "import" in steps:
             url = bench_import(args.citizens, args.backend, args.workdir, url)
+            if "reimport" in steps:
+                bench_reimport(args.citizens, args.backend, args.workdir, url)
+        if "merge" in steps:
+            bench_merge(args.citizens, args.backend, args.workdir, url)
         if "floor" in steps:
             bench_floor(args.citizens, args.backend, args.workdir, url)
     if "lookup" in steps and url is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import random
@@ -83,7 +84,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app against ``settings`` (the environment's by default)."""
     settings = settings or get_settings()
     engine = make_engine(settings.database_url, echo=settings.sql_echo)
-    app = FastAPI(title="dancu", version=__version__, docs_url="/docs", redoc_url=None)
+    # dancu configures no OpenTelemetry provider; FastAPI's native telemetry would look for
+    # one on every request (about 10 µs each, a few per cent of a verification). Off.
+    app = FastAPI(
+        title="dancu", version=__version__, docs_url="/docs", redoc_url=None,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )  # fmt: skip
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
@@ -129,5 +135,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def factory() -> FastAPI:
-    """Entry point for uvicorn's ``--factory``."""
-    return create_app(get_settings())
+    """Entry point for uvicorn's ``--factory``.
+
+    The objects made while importing and building the app (modules, routes, schemas,
+    catalogues: hundreds of thousands) live as long as the process; ``gc.freeze`` moves them
+    out of the cyclic collector's reach, so that its full collections, which would otherwise
+    walk them all and pause every request in flight, stay short (docs/benchmarks.md: the
+    verification's p99)."""
+    app = create_app(get_settings())
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+    return app

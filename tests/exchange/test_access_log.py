@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 
 import pytest
 from hypothesis import given
@@ -63,3 +64,19 @@ def test_append_checks_every_entry_like_record(session: Session) -> None:
     ]  # fmt: skip
     assert audit.head(session) is None
     assert audit.append(session, []) is None
+
+
+def test_exactly_the_control_and_separator_characters_are_refused() -> None:
+    """Categories Cc, Zl and Zp are refused in any text, every other character accepted."""
+    forbidden = {
+        chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) in {"Cc", "Zl", "Zp"}
+    }
+    for ch in sorted(forbidden):
+        with pytest.raises(InvalidAccessEntry):
+            audit.prepare([entry(purpose=f"a{ch}b")])
+    allowed = [
+        chr(c) for c in range(0x110000)
+        if chr(c) not in forbidden and unicodedata.category(chr(c)) != "Cs"
+    ]  # fmt: skip
+    chunks = ["a" + "".join(allowed[i : i + 250]) + "b" for i in range(0, len(allowed), 250)]
+    assert len(audit.prepare([entry(purpose=chunk) for chunk in chunks])) == len(chunks)

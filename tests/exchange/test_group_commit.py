@@ -7,15 +7,18 @@ import asyncio
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
+from dancu.audit import service as audit
 from dancu.db import unit_of_work
 from dancu.exchange import verify as verify_service
-from dancu.exchange.exceptions import AccessLogUnavailable, ClientSuspended
+from dancu.exchange.exceptions import AccessLogUnavailable, ClientSuspended, QuotaExceeded
 from dancu.exchange.group_commit import GroupCommitter
-from dancu.exchange.verify import Job
+from dancu.exchange.models import ClientUsage
+from dancu.exchange.verify import Answer, Job
 from dancu.registry.agreement import parse_claim
 from tests.exchange.helpers import PURPOSE, add_partner
-from tests.reconcile.helpers import ALIVE, UNKNOWN
+from tests.reconcile.helpers import ALIVE, NINE_DIGIT_LEGACY, OLD_CARD_LEGACY, UNKNOWN
 
 pytestmark = pytest.mark.anyio
 
@@ -51,7 +54,7 @@ async def test_a_failed_commit_fails_every_request_of_the_batch(
     def broken(*_args: object) -> None:
         raise OSError("no space left on device")
 
-    monkeypatch.setattr(verify_service.audit, "append", broken)
+    monkeypatch.setattr(verify_service.audit, "link", broken)  # both backends chain with it
     committer = GroupCommitter(app.state.sessions)
     try:
         results = await asyncio.gather(
@@ -70,3 +73,46 @@ async def test_an_unknown_or_suspended_client_is_refused_in_the_batch(app: FastA
             await committer.submit(_job("dc_nobody"))
     finally:
         committer.stop()
+
+
+async def test_one_group_reads_current_and_legacy_numbers_together(app: FastAPI) -> None:
+    """A 9-digit CMND, a 12-digit CMND, a current number and an unknown one in one group:
+    each is found as ``registry.service.lookup`` would find it."""
+    with unit_of_work(app.state.sessions) as session:
+        partner = add_partner(session)
+    sizes: list[int] = []
+    committer = GroupCommitter(app.state.sessions, on_batch=sizes.append)
+    numbers = [NINE_DIGIT_LEGACY, OLD_CARD_LEGACY, ALIVE, UNKNOWN] * 5
+    try:
+        await committer.submit(_job(partner.client_id))  # the thread is running
+        answers = await asyncio.gather(
+            *(committer.submit(_job(partner.client_id, number, n))
+              for n, number in enumerate(numbers))
+        )  # fmt: skip
+    finally:
+        committer.stop()
+    assert [a.result == "not_found" for a in answers] == [False, False, False, True] * 5
+    assert max(sizes) > 1
+
+
+async def test_past_the_quota_in_a_group_only_the_allowed_are_counted(app: FastAPI) -> None:
+    with unit_of_work(app.state.sessions) as session:
+        partner = add_partner(session, per_minute=5)
+    committer = GroupCommitter(app.state.sessions)
+    try:
+        results = await asyncio.gather(
+            *(committer.submit(_job(partner.client_id, n=n)) for n in range(8)),
+            return_exceptions=True,
+        )
+    finally:
+        committer.stop()
+    answered = [r for r in results if isinstance(r, Answer)]
+    refused = [r for r in results if isinstance(r, QuotaExceeded)]
+    assert (len(answered), len(refused)) == (5, 3)
+    assert all(1 <= r.retry_after <= 60 for r in refused)
+    with app.state.sessions() as session:
+        counts = session.scalars(
+            select(ClientUsage.count).where(ClientUsage.client_id == partner.client_id)
+        ).all()
+        assert sorted(counts) == [5, 5]  # the minute and the day; the refused not counted
+        assert len(audit.search(session, actor=partner.client_id).items) == 5

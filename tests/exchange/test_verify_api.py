@@ -196,7 +196,7 @@ async def test_no_answer_without_its_log_entry(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(verify_service.audit, "append", broken)
+    monkeypatch.setattr(verify_service.audit, "link", broken)
     response = await _verify(http, token, personal_id=ALIVE, sex="M")
     error = _error(response, 503, "access_log_unavailable")
     assert "match" not in response.text and "nothing was answered" in error["message"]
@@ -471,3 +471,19 @@ async def test_the_noop_endpoint_needs_a_token(http: httpx.AsyncClient, token: s
     _error(await http.get("/api/v1/ping"), 401, "invalid_token")
     answer = (await http.get("/api/v1/ping", headers=bearer(token))).json()
     assert answer["status"] == "ok"
+
+
+async def test_the_lean_routes_are_still_documented_and_refuse_other_methods(
+    http: httpx.AsyncClient, token: str
+) -> None:
+    """/api/v1/verify and /api/v1/ping are dispatched ahead of FastAPI's router: /docs still
+    describes them, and another method gets the API's JSON error."""
+    paths = (await http.get("/openapi.json")).json()["paths"]
+    assert "requestBody" in paths["/api/v1/verify"]["post"]
+    assert "get" in paths["/api/v1/ping"]
+    response = await http.get("/api/v1/verify", headers=bearer(token))
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    answer = await _verify(http, token, personal_id=ALIVE, sex="M")
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json()["request_id"] == answer.headers["X-Request-ID"]

@@ -19,7 +19,7 @@ from dancu.officials.exceptions import (
     SessionExpired,
     TooManyAttempts,
 )
-from dancu.officials.models import Official
+from dancu.officials.models import LoginFailure, Official
 from tests.officials.factories import PASSWORD, enrolled, settings_for, sign_in
 
 
@@ -278,3 +278,33 @@ def test_totp_secret_under_another_key_is_unreadable(database_url: str) -> None:
     stored = crypto.encrypt_secret(one, "JBSWY3DPEHPK3PXP")
     assert crypto.decrypt_secret(one, stored) == "JBSWY3DPEHPK3PXP"
     assert crypto.decrypt_secret(other, stored) is None
+
+
+def _failures(session: Session) -> list[dt.datetime]:
+    return list(session.scalars(select(LoginFailure.at).order_by(LoginFailure.id)))
+
+
+def test_sign_in_forgets_failures_older_than_a_day(session: Session, settings: Settings) -> None:
+    """Old failed sign-ins are purged by the sign-ins themselves (no job to schedule): once the
+    oldest is two days old, everything older than a day goes; newer rows stay counted."""
+    enrolled(session, settings, username="tam", role="system_admin", unit_code="VN")
+    now = dt.datetime.now(dt.UTC)
+
+    def fail(at: dt.datetime) -> None:
+        with pytest.raises(InvalidCredentials):
+            officials.sign_in_password(
+                session, settings, username="tam", password="nope", client_ip="192.0.2.9", now=at
+            )
+
+    fail(now - dt.timedelta(days=3))
+    fail(now - dt.timedelta(hours=30))
+    assert len(_failures(session)) == 2  # the oldest was not yet two days old then
+    fail(now)  # now it is: everything older than a day goes before this failure is counted
+    assert _failures(session) == [now]
+    signed = officials.sign_in_password(
+        session, settings, username="tam", password=PASSWORD, client_ip="192.0.2.9", now=now
+    )
+    assert signed.session.stage == "password"
+    assert _failures(session) == [now]
+    assert officials.purge_failures_if_due(session, now=now + dt.timedelta(days=1)) == 0
+    assert officials.purge_failures_if_due(session, now=now + dt.timedelta(days=3)) == 1

@@ -133,3 +133,29 @@ def test_runs_as_dancu_reconcile(snapshot: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "1 match" in done.stdout
+
+
+def test_reconcile_starts_without_importing_the_other_commands(
+    snapshot: Path, tmp_path: Path
+) -> None:
+    """`dancu reconcile` loads only its own command: not the web app, the server, the
+    migrations or the exchange; Plotly only once the report is written."""
+    path = write_rows(tmp_path / "in.csv", [row()])
+    heavy = ("uvicorn", "fastapi", "alembic", "dancu.app", "dancu.exchange", "plotly")
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from dancu.cli import app\n"
+        "help = CliRunner().invoke(app, ['reconcile', '--help'])\n"
+        "assert help.exit_code == 0, help.output\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+        f"run = CliRunner().invoke(app, ['reconcile', {str(path)!r}, '--out', "
+        f"{str(tmp_path / 'out')!r}, '--register', {str(snapshot)!r}])\n"
+        "assert run.exit_code == 0, run.output\n"
+        "print('plotly' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "True"]

@@ -192,6 +192,27 @@ def test_a_problem_of_the_whole_file_gives_way_with_the_full_report_and_schema_i
     assert _listed(merged.value) == _listed(info.value)
 
 
+@pytest.mark.parametrize(
+    "chunk_rows", [1, 2, 6], ids=["one row a batch", "two rows a batch", "one batch"]
+)
+def test_an_id_twice_in_another_batch_gives_way_with_the_full_report(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
+) -> None:
+    # The primary key refuses the second row wherever the batches fall (in the same INSERT
+    # statement or a later one); the load must give way with the merge's full report.
+    monkeypatch.setattr(importer, "BULK_FROM_ROWS", 1)
+    schema = _schema(session)
+    first = person()
+    rows = [first, person(), dict(first), person(), person(), person()]
+    path = write_csv(tmp_path / "twice.csv", rows)
+    with pytest.raises(ValidationFailed) as info, session.begin_nested():
+        importer.import_file(session, path, actor="test", chunk_rows=chunk_rows)
+    assert [(p.row, p.field) for p in info.value.problems] == [(3, "personal_id")]
+    assert "the same personal_id as row 1" in info.value.problems[0].reason
+    assert session.scalar(select(Citizen.personal_id).limit(1)) is None
+    assert _schema(session) == schema
+
+
 def test_skip_invalid_on_a_clean_file_takes_the_first_load(
     session: Session, tmp_path: Path
 ) -> None:

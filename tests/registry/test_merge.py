@@ -273,6 +273,7 @@ def test_merges_that_would_lose_facts_are_refused(
         now=soon(),
     )
     assert refused(two["personal_id"]) == {"keep_id"}
+    one_version = citizen(session, one).version
     with pytest.raises(ForbiddenError):
         merge.merge(
             session, candidate.id, one["personal_id"], "o", "r", scope=Scope.parse(world.a2)
@@ -284,8 +285,20 @@ def test_merges_that_would_lose_facts_are_refused(
             one["personal_id"],
             "o",
             "r",
-            expected_versions={two["personal_id"]: 0},
+            expected_versions={one["personal_id"]: one_version, two["personal_id"]: 0},
         )
+    with pytest.raises(ValidationFailed) as missing:
+        merge.merge(
+            session,
+            candidate.id,
+            one["personal_id"],
+            "o",
+            "r",
+            expected_versions={one["personal_id"]: one_version},
+        )
+    assert [(p.field, two["personal_id"] in p.reason) for p in missing.value.problems] == [
+        ("versions", True)
+    ]
     assert candidate.status == "open"
     assert session.get(CitizenMerge, two["personal_id"]) is None
 

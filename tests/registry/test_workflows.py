@@ -291,6 +291,52 @@ def test_a_household_moves_together(session: Session, world: World) -> None:
     assert len(out.ended) == 3 and len(out.opened) == 3
 
 
+def _read(session: Session, world: World) -> dict[str, int]:
+    """The versions of the household HH-W1's members, as the official read them."""
+    return {c.personal_id: c.version for c in (citizen(session, r) for r in world.home)}
+
+
+def test_household_changes_missing_a_members_version_are_refused(
+    session: Session, world: World
+) -> None:
+    """A caller that checks versions must give one for every member the change touches: a
+    member left out could otherwise be overwritten unseen."""
+    father, mother, daughter = (r["personal_id"] for r in world.home)
+    read = _read(session, world)
+    partial = {father: read[father], mother: read[mother]}  # the daughter's is missing
+    before = _snapshot(session)
+    commands = [
+        lambda: workflows.move_household(
+            session,
+            workflows.HouseholdMove("HH-W1", world.a2, "x", MOVE, expected_versions=partial),
+            now=soon(),
+            **WHY,
+        ),
+        lambda: workflows.split_household(
+            session,
+            workflows.HouseholdSplit(
+                "HH-W1", mother, {daughter: "child"}, expected_versions=partial
+            ),
+            now=soon(),
+            **WHY,
+        ),
+        lambda: workflows.change_household_head(
+            session,
+            workflows.HeadChange(
+                "HH-W1", mother, {father: "spouse", daughter: "child"}, expected_versions=partial
+            ),
+            now=soon(),
+            **WHY,
+        ),
+    ]
+    for run in commands:
+        with pytest.raises(ValidationFailed) as info:
+            run()
+        assert _fields(info) == {"versions"}
+        assert daughter in info.value.problems[0].reason
+    assert _snapshot(session) == before
+
+
 def test_household_moves_refuse_bad_input_and_other_units(session: Session, world: World) -> None:
     before = _snapshot(session)
     same = workflows.HouseholdMove("HH-W1", world.a1, "Số 1, ngõ 2", MOVE)
@@ -313,7 +359,11 @@ def test_household_moves_refuse_bad_input_and_other_units(session: Session, worl
         workflows.move_household(
             session,
             workflows.HouseholdMove(
-                "HH-W1", world.a2, "x", MOVE, expected_versions={world.home[1]["personal_id"]: 99}
+                "HH-W1",
+                world.a2,
+                "x",
+                MOVE,
+                expected_versions={**_read(session, world), world.home[1]["personal_id"]: 99},
             ),
             now=soon(),
             **WHY,
@@ -385,7 +435,7 @@ def test_changing_the_head_restates_every_relationship(session: Session, world: 
             household_code="HH-W1",
             new_head_id=mother.personal_id,
             relationships={father.personal_id: "spouse", daughter.personal_id: "child"},
-            expected_versions={mother.personal_id: mother.version},
+            expected_versions=_read(session, world),
         ),
         now=soon(),
         **WHY,

@@ -101,3 +101,24 @@ def client_for(app: FastAPI, session: Session, settings: Settings) -> Iterator[C
     yield make
     for client in clients:
         client.close()
+
+
+def version_of(client: TestClient, personal_id: str) -> int:
+    """The record version a client reads before changing the person, as a real client does
+    (``GET /citizens/{id}`` → ``version``)."""
+    response = client.get(
+        f"/api/v1/registry/citizens/{personal_id}", params={"purpose": "civil_status"}
+    )
+    assert response.status_code == 200, response.text
+    return int(response.json()["version"])
+
+
+def member_versions(client: TestClient, personal_id: str) -> dict[str, int]:
+    """The versions of every member of the person's household, read the same way
+    (``GET /citizens/{id}`` → ``household.members[].version``)."""
+    response = client.get(
+        f"/api/v1/registry/citizens/{personal_id}", params={"purpose": "civil_status"}
+    )
+    assert response.status_code == 200, response.text
+    members = response.json()["household"]["members"]
+    return {m["personal_id"]: int(m["version"]) for m in members}

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from dancu.audit.models import AccessLog
 from dancu.registry.models import Citizen, CivilEvent, Residence
 from tests.registry.world import World
-from tests.web.conftest import ClientFor, Staff
+from tests.web.conftest import ClientFor, Staff, version_of
 
 API = "/api/v1/registry"
 
@@ -196,7 +196,11 @@ def test_record_death_closes_the_record_and_keeps_the_person_findable(
     mother = world.home[1]["personal_id"]
     response = client.post(
         f"{API}/citizens/{mother}/death",
-        json={"death_date": "2026-02-01", "legal_basis": "Luật Hộ tịch 2014, Điều 33"},
+        json={
+            "death_date": "2026-02-01",
+            "legal_basis": "Luật Hộ tịch 2014, Điều 33",
+            "version": version_of(client, mother),
+        },
     )
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "deceased"
@@ -216,10 +220,16 @@ def test_death_before_birth_and_head_leaving_members_are_refused(
     client = client_for(staff.commune)
     events = session.scalar(select(func.count()).select_from(CivilEvent))
     mother = world.home[1]["personal_id"]
-    early = client.post(f"{API}/citizens/{mother}/death", json={"death_date": "1900-01-01"})
+    early = client.post(
+        f"{API}/citizens/{mother}/death",
+        json={"death_date": "1900-01-01", "version": version_of(client, mother)},
+    )
     assert early.status_code == 400 and _problem_fields(early) == {"death_date"}
     head = world.home[0]["personal_id"]
-    orphaned = client.post(f"{API}/citizens/{head}/death", json={"death_date": "2026-02-01"})
+    orphaned = client.post(
+        f"{API}/citizens/{head}/death",
+        json={"death_date": "2026-02-01", "version": version_of(client, head)},
+    )
     assert orphaned.status_code == 400
     assert orphaned.json()["error"]["problems"][0]["reason"] == (
         "heads a household with other members"

@@ -196,7 +196,7 @@ def test_review_a_duplicate(browser: Browser, site: Site) -> None:
     expect(page.get_by_role("cell", name="Lê Thị Mẹ")).to_be_visible()
     dismiss = page.locator(f"form[action$='/{site.pair_id}/dismiss']")
     dismiss.get_by_role("button").click()  # no reason yet: refused beside the field
-    expect(page.locator("#e-reason").first).to_be_visible()
+    expect(page.locator("#e-dismiss-reason")).to_be_visible()
     dismiss = page.locator(f"form[action$='/{site.pair_id}/dismiss']")
     dismiss.get_by_label("Lý do").fill("mẹ và con, hai người khác nhau")
     dismiss.get_by_role("button").click()

@@ -3,6 +3,7 @@ keep what was typed and show errors beside the field, language toggle, security 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pyotp
@@ -13,9 +14,10 @@ from sqlalchemy.orm import Session
 
 from dancu.audit.models import AccessLog
 from dancu.config import Settings
-from dancu.officials import crypto
+from dancu.officials import crypto, records
 from dancu.officials import service as officials
-from dancu.registry.models import Citizen
+from dancu.registry import service as registry
+from dancu.registry.models import Citizen, CitizenHistory, CivilEvent, Household, Residence
 from dancu.web import i18n
 from dancu.web.deps import session_cookie
 from tests.officials.factories import PASSWORD, Enrolled
@@ -349,3 +351,256 @@ def test_action_forms_show_only_the_number_and_carry_the_version_read(
         assert 'name="version" value="7"' in page.text
         assert child["full_name"] not in page.text  # opening a form is not a read
     assert session.scalar(select(func.count()).select_from(AccessLog)) == before
+
+
+def test_partial_birth_dates_are_shown_as_far_as_they_are_known(
+    session: Session, world: World, staff: Staff, client_for: ClientFor
+) -> None:
+    """A birth date known to the year or the month is never shown as a full date: not on the
+    record, the household table, the search results, nor in the API."""
+    mother = session.get(Citizen, world.home[1]["personal_id"])
+    assert mother is not None
+    mother.birth_date, mother.birth_date_precision = dt.date(1987, 1, 1), "year"
+    session.flush()
+    client = client_for(staff.commune)
+    father, child = world.home[0]["personal_id"], world.home[2]["personal_id"]
+    page = client.get(f"/registry/citizens/{father}?purpose=citizen_request").text
+    household = page.split('id="household"', 1)[1].split("</table>", 1)[0]
+    assert "<td>1987</td>" in household and "<td>2012-09</td>" in household
+    assert "1987-01-01" not in page and "2012-09-01" not in page
+    own = client.get(f"/registry/citizens/{child}?purpose=citizen_request").text
+    shown = own.split('id="record"', 1)[1].split("</dl>", 1)[0]
+    assert "2012-09" in shown and "2012-09-01" not in own
+    found = client.get("/registry", params={"q": "le thi me", "purpose": "citizen_request"})
+    assert "<td>1987</td>" in found.text and "1987-01-01" not in found.text
+    detail = client.get(f"/api/v1/registry/citizens/{father}?purpose=citizen_request").json()
+    born = {m["personal_id"]: m["birth_date"] for m in detail["household"]["members"]}
+    assert born[mother.personal_id] == "1987" and born[child] == "2012-09"
+    listed = client.get(
+        "/api/v1/registry/citizens", params={"q": "le thi me", "purpose": "citizen_request"}
+    ).json()["items"]
+    assert [item["birth_date"] for item in listed] == ["1987"]
+    record = client.get(f"/api/v1/registry/citizens/{child}?purpose=citizen_request").json()
+    assert record["record"]["birth_date"] == "2012-09"
+    assert record["record"]["birth_date_precision"] == "month"
+
+
+def test_signing_in_again_works_with_the_cookie_of_an_ended_session(
+    app: FastAPI, session: Session, staff: Staff, settings: Settings
+) -> None:
+    """An official whose session ended (idle, revoked) still holds its cookie: the sign-in and
+    enrolment forms must not refuse them as a forged form."""
+    client = _anonymous(app)
+    client.cookies.set(session_cookie(settings), crypto.new_token())  # a session that ended
+    again = _sign_in(client, staff.commune)
+    assert again.status_code == 303 and again.headers["location"].startswith("/login/totp")
+    totp = client.get("/login/totp")
+    done = client.post(
+        "/login/totp", data={"code": _next_code(staff.commune), "csrf_token": _csrf(totp.text)}
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/registry"
+    assert client.get("/registry").status_code == 200
+    # The same browser opens an enrolment link while signed in.
+    enrolment = officials.create(
+        session,
+        settings,
+        username="xa-a1-moi",
+        role="commune_officer",
+        unit_code=staff.commune.official.unit_code,
+        actor="test",
+    )
+    page = client.get(f"/enrol/{enrolment.token}")
+    typed = {"password": "ngan", "password_again": "ngan", "code": "1"}
+    refused = client.post(
+        f"/enrol/{enrolment.token}", data={**typed, "csrf_token": _csrf(page.text)}
+    )
+    assert refused.status_code == 400 and 'id="e-password"' in refused.text
+
+
+def _changes(session: Session) -> tuple[int, ...]:
+    return tuple(
+        session.scalar(select(func.count()).select_from(model)) or 0
+        for model in (CitizenHistory, Residence, CivilEvent, Household)
+    )
+
+
+HIDDEN = re.compile(r'<input type="hidden" name="((?:version|v_\d{12}))" value="(\d*)"')
+ACTION_LINK = re.compile(r'href="(/registry/citizens/\d{12}/\w+\?version=\d+)"')
+
+
+def _opened(client: TestClient, path: str) -> tuple[str, dict[str, str]]:
+    """Open an action form as an official does: a person's form through its link on the
+    citizen page (which carries the version read), then the form's hidden fields (the
+    versions) that the browser sends back with what was typed."""
+    if path.startswith("/registry/citizens/"):
+        page = client.get(path.rsplit("/", 1)[0], params={"purpose": "civil_status"})
+        assert page.status_code == 200, path
+        links = [link for link in ACTION_LINK.findall(page.text) if link.startswith(path + "?")]
+        assert links, f"no link to {path} on the citizen page"
+        path = links[0]
+    form = client.get(path)
+    assert form.status_code == 200, path
+    return form.text, dict(HIDDEN.findall(form.text))
+
+
+def test_every_kind_of_bad_input_is_shown_beside_its_field_and_changes_nothing(
+    session: Session, world: World, staff: Staff, client_for: ClientFor
+) -> None:
+    """The issue's list through the pages: a wrong type, an impossible date, an unknown code,
+    a move into a commune outside the unit, a death before the birth, a household left
+    without a head. Each comes back with the reason beside the field, and nothing changes."""
+    client = client_for(staff.commune)
+    father, mother, child = (p["personal_id"] for p in world.home)
+    why = {"reason": "kiểm tra", "legal_basis": "Luật Cư trú 2020"}
+    # (page, what was typed, status, the field at fault, the reason shown, in Vietnamese)
+    cases: list[tuple[str, dict[str, str | list[str]], int, str | None, str]] = [
+        (f"/registry/citizens/{child}/temporary", {"commune_code": world.a1, "address": "x",
+         "valid_from": "2026-01-01", "valid_until": "sang năm", **why}, 400, "valid_until",
+         "cần ngày dạng năm-tháng-ngày"),
+        (f"/registry/citizens/{child}/death", {"death_date": "2025-02-30"}, 400, "death_date",
+         "2025-02-30 không phải ngày có thật"),
+        (f"/registry/citizens/{child}/move", {"commune_code": "99999", **why}, 400,
+         "commune_code", "không phải mã xã/phường"),
+        (f"/registry/citizens/{child}/move", {"commune_code": world.b1, **why}, 403,
+         "commune_code", "ngoài đơn vị của bạn"),
+        (f"/registry/citizens/{mother}/death", {"death_date": "1900-01-01"}, 400, "death_date",
+         "trước ngày sinh"),
+        ("/registry/households/HH-W1/split", {"new_head_id": father, "leave": [mother, child],
+         f"rel_{mother}": "spouse", f"rel_{child}": "child", **why}, 400, "new_head_id",
+         "chủ hộ ở lại hộ cũ"),
+        (f"/registry/citizens/{father}/death", {"death_date": "2026-02-01"}, 400, None,
+         "đang là chủ hộ có thành viên khác"),
+    ]  # fmt: skip
+    before = _changes(session)
+    for path, data, status, field, reason in cases:
+        form, hidden = _opened(client, path)
+        assert hidden, path
+        refused = client.post(path, data={**hidden, **data, "csrf_token": _csrf(form)})
+        assert refused.status_code == status, (path, data, refused.text[:500])
+        assert 'id="form-errors"' in refused.text, path
+        if field is not None:
+            assert f'id="e-{field}"' in refused.text, (path, field)
+            assert f'aria-describedby="e-{field}"' in refused.text, (path, field)
+        assert reason in refused.text, (path, reason)
+        assert _changes(session) == before, path
+
+
+def test_a_refused_household_form_keeps_the_versions_first_read(
+    session: Session, world: World, staff: Staff, client_for: ClientFor
+) -> None:
+    """A household form refused for a mistake still carries the versions read when it was
+    opened: a change someone made to a member meanwhile is not overwritten by resubmitting."""
+    client = client_for(staff.commune)
+    father, mother, child = (p["personal_id"] for p in world.home)
+    path = "/registry/households/HH-W1/head"
+    versions = re.compile(r'name="v_(\d{12})" value="(\d+)"')
+    opened = client.get(path)
+    read = dict(versions.findall(opened.text))
+    assert set(read) == {father, mother, child}
+    # Meanwhile another official corrects the child's record.
+    other = client_for(staff.province)
+    now = other.get(f"/api/v1/registry/citizens/{child}?purpose=citizen_request").json()
+    corrected = other.post(
+        f"/api/v1/registry/citizens/{child}/corrections",
+        json={"field": "religion", "value": "Phật giáo", "reason": "bổ sung",
+              "legal_basis": "Luật Hộ tịch 2014", "version": now["version"]},
+    )  # fmt: skip
+    assert corrected.status_code == 200, corrected.text
+    data = {
+        "csrf_token": _csrf(opened.text),
+        "new_head_id": mother,
+        f"rel_{father}": "spouse",
+        f"rel_{child}": "child",
+        **{f"v_{pid}": v for pid, v in read.items()},
+    }
+    refused = client.post(path, data=data)  # no reason given
+    assert refused.status_code == 400 and 'id="e-reason"' in refused.text
+    kept = dict(versions.findall(refused.text))
+    assert kept == read  # not the child's new version
+    resent = {**data, **{f"v_{pid}": v for pid, v in kept.items()}, "reason": "chủ hộ mới"}
+    again = client.post(path, data=resent)
+    assert again.status_code == 409
+    household = session.get(Household, "HH-W1")
+    assert household is not None and household.head_id == father
+
+
+def test_a_long_timeline_is_paginated_newest_first(
+    session: Session, world: World, staff: Staff, client_for: ClientFor
+) -> None:
+    child = session.get(Citizen, world.home[2]["personal_id"])
+    assert child is not None
+    start = dt.datetime.now(dt.UTC)
+    for n in range(records.TIMELINE_PAGE + 5):
+        registry.update(
+            session, child, {"religion": f"tôn giáo {n:02d}"}, actor="xa-a1", source="official",
+            now=start + dt.timedelta(minutes=n),
+        )  # fmt: skip
+    client = client_for(staff.commune)
+    base = f"/registry/citizens/{child.personal_id}?purpose=data_cleaning"
+    first = client.get(base).text.split('id="timeline"', 1)[1]
+    newest = f"tôn giáo {records.TIMELINE_PAGE + 4:02d}"
+    assert newest in first and "tôn giáo 03" not in first
+    older = re.search(r'<a rel="next" href="([^"]+)">' + i18n.VI["timeline.older"], first)
+    assert older is not None
+    second = client.get(older.group(1).replace("&amp;", "&")).text.split('id="timeline"', 1)[1]
+    assert "tôn giáo 03" in second and f"<td>{newest}</td>" not in second
+    assert i18n.VI["timeline.newer"] in second and i18n.VI["timeline.older"] not in second
+    api = f"/api/v1/registry/citizens/{child.personal_id}?purpose=data_cleaning"
+    page = client.get(api).json()
+    assert len(page["timeline"]) == records.TIMELINE_PAGE
+    assert page["timeline"][0]["new_value"] == newest
+    rest = client.get(f"{api}&timeline_offset={page['timeline_next']}").json()
+    assert len(rest["timeline"]) == 5 and rest["timeline_next"] is None
+    assert client.get(f"{api}&timeline_offset=-1").status_code in (400, 422)
+
+
+def test_a_household_form_without_a_members_version_is_refused_and_changes_nothing(
+    session: Session, world: World, staff: Staff, client_for: ClientFor
+) -> None:
+    """A member whose version the form does not carry (one who joined the household after
+    the form was opened) is not changed blindly: the page names the member and nothing
+    changes."""
+    client = client_for(staff.commune)
+    father, mother, child = (p["personal_id"] for p in world.home)
+    path = "/registry/households/HH-W1/head"
+    form, hidden = _opened(client, path)
+    assert set(hidden) == {f"v_{pid}" for pid in (father, mother, child)}
+    del hidden[f"v_{child}"]
+    before = _changes(session)
+    refused = client.post(
+        path,
+        data={
+            **hidden,
+            "new_head_id": mother,
+            f"rel_{father}": "spouse",
+            f"rel_{child}": "child",
+            "reason": "kiểm tra",
+            "legal_basis": "Luật Cư trú 2020",
+            "csrf_token": _csrf(form),
+        },
+    )
+    assert refused.status_code == 400, refused.text[:500]
+    assert 'id="form-errors"' in refused.text
+    assert f"thiếu phiên bản hồ sơ {child} bạn đã xem" in refused.text
+    assert _changes(session) == before
+    session.expire_all()
+    household = session.get(Household, "HH-W1")
+    assert household is not None and household.head_id == father
+
+
+def test_a_change_form_opened_without_the_version_read_goes_back_to_the_citizen_page(
+    world: World, staff: Staff, client_for: ClientFor
+) -> None:
+    """A typed or stale address of a change form carries no record version; the form could
+    only be refused, so the official is sent to the citizen's page, whose links carry it."""
+    client = client_for(staff.commune)
+    child = world.home[2]["personal_id"]
+    for action in ("move", "temporary", "correct", "death"):
+        for query in ("", "?version=", "?version=abc"):
+            answer = client.get(
+                f"/registry/citizens/{child}/{action}{query}", follow_redirects=False
+            )
+            assert answer.status_code == 303, (action, query)
+            assert answer.headers["location"] == f"/registry/citizens/{child}"
+        shown = client.get(f"/registry/citizens/{child}/{action}?version=1", follow_redirects=False)
+        assert shown.status_code == 200, (action, shown.text[:300])

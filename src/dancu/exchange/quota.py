@@ -112,11 +112,28 @@ def consume(
     ones are counted in the caller's transaction; the refused ones are not.
     """
     now = time.time() if now is None else now
-    windows = [
+    windows = _windows(now, per_minute, per_day)
+    totals = [_upsert(session, client_id, key, count, ends) for key, _limit, ends in windows]
+    allowed, retry = _allowed(windows, totals, count, now)
+    if allowed < count:
+        for key, _limit, ends in windows:
+            _upsert(session, client_id, key, allowed - count, ends)
+    return allowed, retry
+
+
+def _windows(now: float, per_minute: int, per_day: int) -> list[tuple[str, int, float]]:
+    """The client's current windows: (key, limit, when it ends)."""
+    return [
         (f"m:{int(now // _MINUTE)}", per_minute, (int(now // _MINUTE) + 1) * _MINUTE),
         (f"d:{int(now // _DAY)}", per_day, (int(now // _DAY) + 1) * _DAY),
     ]
-    totals = [_upsert(session, client_id, key, count, ends) for key, _limit, ends in windows]
+
+
+def _allowed(
+    windows: list[tuple[str, int, float]], totals: list[int], count: int, now: float
+) -> tuple[int, int]:
+    """How many of ``count`` just counted fit under every window's limit, given each
+    window's new total, and the seconds until the refusing window ends (0 if all fit)."""
     allowed = count
     retry = 0
     for (_key, limit, ends), total in zip(windows, totals, strict=True):
@@ -124,10 +141,71 @@ def consume(
         if fits < count:
             retry = max(retry, max(1, math.ceil(ends - now)))
         allowed = min(allowed, fits)
-    if allowed < count:
-        for key, _limit, ends in windows:
-            _upsert(session, client_id, key, allowed - count, ends)
     return allowed, retry
+
+
+# PostgreSQL, for the group commit's own psycopg connection: every client of a group read
+# (active ones only) and counted in both windows in ONE statement, instead of a status query
+# and two upserts per client. Rows are upserted in key order (no deadlock between workers).
+PG_ADMIT_SQL = """
+WITH wanted AS (
+  SELECT * FROM unnest(%(ids)b::text[], %(counts)b::int[]) AS w(client_id, n)
+), active AS (
+  SELECT c.client_id, c.per_minute, c.per_day, wanted.n
+  FROM api_client AS c JOIN wanted USING (client_id)
+  WHERE c.status = 'active'
+), counted AS (
+  INSERT INTO client_usage (client_id, period, count, expires_at)
+  SELECT active.client_id, w.period, active.n, w.ends
+  FROM active CROSS JOIN (VALUES (%(minute)s, %(minute_ends)s::timestamptz),
+                                 (%(day)s, %(day_ends)s::timestamptz)) AS w(period, ends)
+  ORDER BY active.client_id, w.period
+  ON CONFLICT (client_id, period) DO UPDATE SET count = client_usage.count + excluded.count
+  RETURNING client_id, period, count
+)
+SELECT active.client_id, active.per_minute, active.per_day,
+       (SELECT count FROM counted AS m WHERE m.client_id = active.client_id
+          AND m.period = %(minute)s) AS minute_total,
+       (SELECT count FROM counted AS d WHERE d.client_id = active.client_id
+          AND d.period = %(day)s) AS day_total
+FROM active
+"""
+PG_GIVE_BACK_SQL = (
+    "UPDATE client_usage SET count = count - %(n)s "
+    "WHERE client_id = %(client_id)s AND period = ANY(%(periods)s::text[])"
+)
+
+
+def pg_admit_params(counts: dict[str, int], now: float) -> dict[str, object]:
+    """The parameters of ``PG_ADMIT_SQL`` for ``counts`` (verifications per client)."""
+    (minute, _, minute_ends), (day, _, day_ends) = _windows(now, 0, 0)
+    return {
+        "ids": list(counts),
+        "counts": list(counts.values()),
+        "minute": minute,
+        "minute_ends": dt.datetime.fromtimestamp(minute_ends, dt.UTC),
+        "day": day,
+        "day_ends": dt.datetime.fromtimestamp(day_ends, dt.UTC),
+    }
+
+
+def pg_admitted(
+    row: tuple[str, int, int, int, int], count: int, now: float
+) -> tuple[int, int, dict[str, object] | None]:
+    """From one row of ``PG_ADMIT_SQL`` (a client that is active, counted ``count`` times):
+    how many are allowed, the seconds to wait for the rest, and the parameters of
+    ``PG_GIVE_BACK_SQL`` that un-count the refused ones (None when all fit)."""
+    client_id, per_minute, per_day, minute_total, day_total = row
+    windows = _windows(now, per_minute, per_day)
+    allowed, retry = _allowed(windows, [minute_total, day_total], count, now)
+    if allowed == count:
+        return allowed, retry, None
+    give_back = {"n": count - allowed, "client_id": client_id, "periods": [w[0] for w in windows]}
+    return allowed, retry, give_back
+
+
+PG_PURGE_SQL = "DELETE FROM client_usage WHERE expires_at < %s"
+"""``purge`` as a plain statement (its parameter: the moment, an aware datetime)."""
 
 
 def purge(session: Session, *, now: float | None = None) -> int:

@@ -107,16 +107,27 @@ def household(session: Session, actor: Actor, code: str) -> Household:
 
 
 def read_citizen(
-    session: Session, actor: Actor, personal_id: str, purpose: str
+    session: Session,
+    actor: Actor,
+    personal_id: str,
+    purpose: str,
+    *,
+    timeline_offset: int = 0,
 ) -> records.CitizenView:
-    """The citizen page: record, household, residences, timeline; logged with its purpose."""
+    """The citizen page: record, household, residences, a page of the timeline (from
+    ``timeline_offset``, newest first); logged with its purpose."""
     policy.authorize(actor.role, Action.READ_CITIZEN)
     citizen = person(session, actor, personal_id)
+    if timeline_offset < 0:
+        raise ValidationFailed(
+            "bad timeline page", [Problem(None, "timeline_offset", "must not be negative")]
+        )
     kept = registry.resolve(session, citizen)
     view = records.view(
         session,
         citizen,
         merged_into=kept.personal_id if kept.personal_id != citizen.personal_id else None,
+        timeline_offset=timeline_offset,
     )
     view.findings = events.consistency_findings(citizen)
     log_reads(session, actor, [citizen.personal_id], view.fields_read, purpose)
@@ -326,7 +337,10 @@ def register_birth(session: Session, actor: Actor, form: BirthForm) -> Citizen:
 
 
 def expected_version(version: str | int | None, problems: list[Problem]) -> int | None:
+    """The record version the official read (required: a change made without it could
+    overwrite someone else's change unseen)."""
     if version is None or version == "":
+        problems.append(Problem(None, "version", "required: the version of the record you read"))
         return None
     try:
         return int(version)

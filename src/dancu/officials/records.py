@@ -1,7 +1,9 @@
 """What an official's citizen page shows, gathered in one place: the record, the household with
-its relationships, the residence history and a timeline of every change.
+its relationships, the residence history and a timeline of every change, and the field names
+each view discloses (for the access log).
 
-Read-only queries over the register; the flows decide who may call them and log the read.
+The queries are the register's (``dancu.registry.service``); the flows decide who may call
+them and log the read.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dancu.geo import service as geo
 from dancu.registry import service as registry
-from dancu.registry.models import Citizen, CivilEvent, DuplicateCandidate, Household, Residence
+from dancu.registry.models import Citizen, CivilEvent, DuplicateCandidate, Residence
+from dancu.registry.service import Change, HouseholdView
+from dancu.vn import dates as vn_dates
 
 # The fields of a person shown on the citizen page (and so written to the access log).
 RECORD_FIELDS: tuple[str, ...] = (
@@ -52,44 +54,11 @@ SUMMARY_FIELDS: tuple[str, ...] = (
     "permanent_commune_code",
 )
 HOUSEHOLD_FIELDS = ("household.members",)
+# Changes shown per page of a person's timeline (newest first).
+TIMELINE_PAGE = 50
+_PRECISIONS: dict[str, vn_dates.Precision] = {"day": "day", "month": "month", "year": "year"}
 RESIDENCE_FIELDS = ("residences",)
 TIMELINE_FIELDS = ("history",)
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """One member of a household, as the household table of the citizen page shows it."""
-
-    personal_id: str
-    full_name: str
-    birth_date: dt.date
-    relationship_to_head: str | None
-    status: str
-    version: int
-
-
-@dataclass(frozen=True, slots=True)
-class HouseholdView:
-    code: str
-    head_id: str | None
-    commune_code: str | None
-    commune_name: str | None
-    address: str | None
-    members: list[Member]
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One line of the timeline: a changed field, or a civil event without field changes."""
-
-    at: dt.datetime
-    actor: str
-    source: str
-    field: str
-    old_value: str | None
-    new_value: str | None
-    reason: str | None
-    legal_basis: str | None
 
 
 @dataclass(slots=True)
@@ -106,6 +75,8 @@ class CitizenView:
     open_duplicates: list[DuplicateCandidate]
     merged_into: str | None = None
     findings: list[str] = field(default_factory=list)
+    timeline_offset: int = 0
+    timeline_more: bool = False  # older changes follow this page of the timeline
 
     @property
     def fields_read(self) -> list[str]:
@@ -116,108 +87,46 @@ class CitizenView:
         return [*RECORD_FIELDS, *extra]
 
 
+def birth_date_text(value: dt.date, precision: str | None) -> str:
+    """A birth date as far as it is known: ``1975-03-15``, ``1975-03`` or ``1975`` (the
+    register stores the first day of a partial date and its precision apart)."""
+    known = _PRECISIONS.get(precision or "day", "day")
+    return vn_dates.PartialDate.from_date(value, known).isoformat()
+
+
 def summary(citizen: Citizen) -> dict[str, Any]:
-    return {name: getattr(citizen, name) for name in SUMMARY_FIELDS}
+    """A search result's line; the birth date as far as it is known."""
+    found = {name: getattr(citizen, name) for name in SUMMARY_FIELDS}
+    found["birth_date"] = birth_date_text(citizen.birth_date, citizen.birth_date_precision)
+    return found
 
 
 def record(citizen: Citizen) -> dict[str, Any]:
     return {name: getattr(citizen, name) for name in RECORD_FIELDS}
 
 
-def commune_name(code: str | None) -> str | None:
-    """The 2025 commune's name, from the in-memory units (no query)."""
-    info = geo.get_index().commune(code) if code else None
-    return info.name if info else None
-
-
-def household(session: Session, code: str | None) -> HouseholdView | None:
-    """A household and its living and deceased members, head first."""
-    if not code:
-        return None
-    row = session.get(Household, code)
-    members = [
-        Member(
-            c.personal_id, c.full_name, c.birth_date, c.relationship_to_head, c.status, c.version
-        )
-        for c in session.scalars(
-            select(Citizen)
-            .where(Citizen.household_code == code, registry.not_merged())
-            .order_by(Citizen.birth_date, Citizen.personal_id)
-        )
-    ]
-    members.sort(key=lambda m: m.relationship_to_head != "head")
-    return HouseholdView(
-        code=code,
-        head_id=row.head_id if row else None,
-        commune_code=row.commune_code if row else None,
-        commune_name=commune_name(row.commune_code if row else None),
-        address=row.address if row else None,
-        members=members,
+def view(
+    session: Session,
+    citizen: Citizen,
+    *,
+    merged_into: str | None = None,
+    timeline_offset: int = 0,
+) -> CitizenView:
+    """The citizen page's content, read through the register's services; the timeline one
+    page of ``TIMELINE_PAGE`` changes from ``timeline_offset`` on."""
+    changes = registry.timeline(
+        session, citizen.personal_id, limit=TIMELINE_PAGE + 1, offset=timeline_offset
     )
-
-
-def residences(session: Session, personal_id: str) -> list[Residence]:
-    """Every residence record of a person, newest first (open ones have no ``ended_at``)."""
-    return list(
-        session.scalars(
-            select(Residence)
-            .where(Residence.personal_id == personal_id)
-            .order_by(Residence.created_at.desc(), Residence.id.desc())
-        )
-    )
-
-
-def events(session: Session, personal_id: str) -> list[CivilEvent]:
-    return list(
-        session.scalars(
-            select(CivilEvent)
-            .where(
-                (CivilEvent.personal_id == personal_id)
-                | (CivilEvent.other_personal_id == personal_id)
-            )
-            .order_by(CivilEvent.recorded_at.desc(), CivilEvent.id.desc())
-        )
-    )
-
-
-def timeline(session: Session, personal_id: str) -> list[Change]:
-    """Every recorded change, newest first: who, when, why, old and new value."""
-    return [
-        Change(
-            h.changed_at,
-            h.actor,
-            h.source,
-            h.field,
-            h.old_value,
-            h.new_value,
-            h.reason,
-            h.legal_basis,
-        )
-        for h in reversed(registry.history(session, personal_id))
-    ]
-
-
-def open_duplicates(session: Session, personal_id: str) -> list[DuplicateCandidate]:
-    return list(
-        session.scalars(
-            select(DuplicateCandidate).where(
-                (DuplicateCandidate.personal_id_a == personal_id)
-                | (DuplicateCandidate.personal_id_b == personal_id),
-                DuplicateCandidate.status == "open",
-            )
-        )
-    )
-
-
-def view(session: Session, citizen: Citizen, *, merged_into: str | None = None) -> CitizenView:
     return CitizenView(
         citizen=citizen,
         record=record(citizen),
-        commune_name=commune_name(citizen.permanent_commune_code),
-        household=household(session, citizen.household_code),
-        residences=residences(session, citizen.personal_id),
-        timeline=timeline(session, citizen.personal_id),
-        events=events(session, citizen.personal_id),
-        open_duplicates=open_duplicates(session, citizen.personal_id),
+        commune_name=registry.commune_name(citizen.permanent_commune_code),
+        household=registry.household(session, citizen.household_code),
+        residences=registry.residences(session, citizen.personal_id),
+        timeline=changes[:TIMELINE_PAGE],
+        events=registry.civil_events(session, citizen.personal_id),
+        open_duplicates=registry.open_duplicates(session, citizen.personal_id),
         merged_into=merged_into,
+        timeline_offset=timeline_offset,
+        timeline_more=len(changes) > TIMELINE_PAGE,
     )

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from dancu.errors import Problem, ValidationFailed
 from dancu.geo import service as geo
-from dancu.officials import policy, records
+from dancu.officials import policy
 from dancu.officials.flows import (
     Actor,
     clean_text,
@@ -29,6 +29,7 @@ from dancu.officials.flows import (
     today,
 )
 from dancu.officials.policy import Action
+from dancu.registry import service as registry
 from dancu.registry import workflows
 
 _MOVE_NAMES = {"move_date": "moved_on"}
@@ -222,11 +223,11 @@ def _until(value: str | None, problems: list[Problem]) -> dt.date | None:
 
 def household_members(
     session: Session, actor: Actor, household_code: str, purpose: str
-) -> records.HouseholdView:
+) -> registry.HouseholdView:
     """The household with its members, for the split and change-of-head forms (a read)."""
     policy.authorize(actor.role, Action.READ_CITIZEN)
     household(session, actor, household_code)
-    view = records.household(session, household_code)
+    view = registry.household(session, household_code)
     assert view is not None
     log_reads(
         session,

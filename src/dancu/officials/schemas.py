@@ -40,7 +40,7 @@ class BirthCreate(Body):
 class DeathCreate(Body):
     death_date: str = Field(description="YYYY-MM-DD")
     legal_basis: str | None = None
-    version: int | None = Field(default=None, description="the record version you read")
+    version: int = Field(description="the record version you read (refused if it changed since)")
 
 
 class Why(Body):
@@ -60,7 +60,7 @@ class ResidenceChange(Why):
         default=None, description="required when joining a household"
     )
     moved_on: str | None = Field(default=None, description="YYYY-MM-DD; default today")
-    version: int | None = Field(default=None, description="the record version you read")
+    version: int = Field(description="the record version you read (refused if it changed since)")
 
 
 class HouseholdMove(Why):
@@ -70,7 +70,7 @@ class HouseholdMove(Why):
     address: str
     moved_on: str | None = None
     versions: dict[str, int] = Field(
-        default_factory=dict, description="personal ID → the version you read"
+        description="personal ID → the version you read, for every member the change touches"
     )
 
 
@@ -79,7 +79,7 @@ class TemporaryResidenceCreate(Why):
     address: str
     valid_from: str
     valid_until: str = Field(description="YYYY-MM-DD; at most two years after valid_from")
-    version: int | None = None
+    version: int = Field(description="the record version you read (refused if it changed since)")
 
 
 class HouseholdSplit(Why):
@@ -90,7 +90,9 @@ class HouseholdSplit(Why):
     )
     address: str | None = None
     split_on: str | None = None
-    versions: dict[str, int] = Field(default_factory=dict)
+    versions: dict[str, int] = Field(
+        description="personal ID → the version you read, for every member the change touches"
+    )
 
 
 class HeadChange(Why):
@@ -99,7 +101,9 @@ class HeadChange(Why):
         default_factory=dict,
         description="every other living member: personal ID → relationship to the new head",
     )
-    versions: dict[str, int] = Field(default_factory=dict)
+    versions: dict[str, int] = Field(
+        description="personal ID → the version you read, for every member the change touches"
+    )
 
 
 class FieldCorrection(Body):
@@ -107,7 +111,7 @@ class FieldCorrection(Body):
     value: str
     reason: str
     legal_basis: str
-    version: int | None = None
+    version: int = Field(description="the record version you read (refused if it changed since)")
 
 
 class DuplicateDismissal(Body):
@@ -117,4 +121,6 @@ class DuplicateDismissal(Body):
 class DuplicateMerge(Body):
     keep_id: str = Field(description="the record to keep; the other is merged into it")
     reason: str
-    versions: dict[str, int] = Field(default_factory=dict)
+    versions: dict[str, int] = Field(
+        description="personal ID → the version you read, for every member the change touches"
+    )

@@ -41,6 +41,8 @@ MAX_PASSWORD = 256
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
 # Sessions are touched at most this often (one write per minute, not per request).
 TOUCH_EVERY = dt.timedelta(seconds=60)
+# Failed sign-ins older than this are forgotten (the throttle looks back 15 minutes).
+FAILURES_KEPT = dt.timedelta(days=1)
 
 # The unit level each role must be scoped to (None: any level).
 _LEVEL_FOR_ROLE: dict[OfficialRole, str | None] = {
@@ -322,6 +324,7 @@ def sign_in_password(
     an error is raised: the web layer commits before rendering the refusal)."""
     now = _now(now)
     username = username.strip().lower()[:60]
+    purge_failures_if_due(session, now=now)
     _throttle_ip(session, settings, client_ip, now)
     _locked(session, settings, username, now)
     official = session.scalar(select(Official).where(Official.username == username))
@@ -440,6 +443,11 @@ def sign_out_everywhere(
     )
 
 
+def count(session: Session) -> int:
+    """How many official accounts exist (active or not)."""
+    return int(session.scalar(select(func.count()).select_from(Official)) or 0)
+
+
 def get_or_raise(session: Session, official_id: int) -> Official:
     official = session.get(Official, official_id)
     if official is None:
@@ -479,5 +487,16 @@ def deactivate(session: Session, official: Official, *, now: dt.datetime | None 
 
 def purge_failures(session: Session, *, now: dt.datetime | None = None) -> int:
     """Forget failed sign-ins older than a day (the throttle looks back 15 minutes)."""
-    cutoff = _now(now) - dt.timedelta(days=1)
+    cutoff = _now(now) - FAILURES_KEPT
     return execute_count(session, delete(LoginFailure).where(LoginFailure.at < cutoff))
+
+
+def purge_failures_if_due(session: Session, *, now: dt.datetime | None = None) -> int:
+    """Run by every sign-in: purge once the oldest failure is two days old, so the table holds
+    at most about two days of failures and the (unindexed) delete runs about once a day. The
+    check reads one row by primary key (failures are written in time order)."""
+    now = _now(now)
+    oldest = session.scalar(select(LoginFailure.at).order_by(LoginFailure.id).limit(1))
+    if oldest is None or oldest >= now - 2 * FAILURES_KEPT:
+        return 0
+    return purge_failures(session, now=now)

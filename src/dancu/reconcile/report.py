@@ -9,15 +9,14 @@ Labels are Vietnamese with the English term in brackets, as officials read them.
 from __future__ import annotations
 
 import html
+import importlib
 import json
 import os
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import plotly.graph_objects as go
-import plotly.io as pio
 import pyarrow as pa
 import pyarrow.compute as pc
 import xlsxwriter
@@ -25,7 +24,9 @@ import xlsxwriter
 from dancu.reconcile.exact import MISMATCH_FIELDS, RESULT_COLUMNS, STATUSES
 
 __all__ = [
+    "COLOURS",
     "FIELD_LABELS",
+    "STAGES",
     "STATUS_LABELS",
     "write_html",
     "write_summary",
@@ -61,7 +62,7 @@ FIELD_LABELS: dict[str, str] = {
     "sex": "Giới tính",
     "address": "Địa chỉ (xã, phường)",
 }
-_COLOURS = {
+COLOURS: dict[str, str] = {
     "match": "#2e7d32",
     "mismatch": "#f9a825",
     "deceased": "#616161",
@@ -69,6 +70,10 @@ _COLOURS = {
     "invalid_id": "#8e24aa",
     "missing_id": "#1565c0",
 }
+"""The colour of each status in the charts."""
+STAGES: tuple[str, ...] = ("read", "normalise", "exact", "suggestions", "write")
+"""The timed stages of a run, in order."""
+_CHARTS = "dancu.reconcile.charts"  # Plotly, imported only when a report is written
 _EXCEL_ROWS = 1_048_575  # data rows per sheet under a header row
 
 
@@ -78,68 +83,6 @@ def write_summary(path: Path, summary: Mapping[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------------------ HTML
-
-
-def _bar(
-    labels: Sequence[str],
-    values: Sequence[float],
-    colours: Sequence[str] | None,
-    title: str,
-    *,
-    flip: bool,
-) -> go.Figure:
-    labels, values = list(labels), list(values)
-    bar = (
-        go.Bar(y=labels, x=values, orientation="h", marker_color=colours, text=values)
-        if flip
-        else go.Bar(x=labels, y=values, marker_color=colours, text=values)
-    )
-    fig = go.Figure(bar)
-    fig.update_layout(title=title, height=360, margin={"l": 40, "r": 20, "t": 50, "b": 40})
-    return fig
-
-
-def _province_figure(provinces: list[dict[str, Any]]) -> go.Figure:
-    names = [p["province"] for p in provinces][::-1]
-    fig = go.Figure()
-    for status in STATUSES:
-        fig.add_trace(
-            go.Bar(
-                y=names,
-                x=[p["statuses"][status] for p in provinces][::-1],
-                name=f"{STATUS_LABELS[status][0]} ({status})",
-                orientation="h",
-                marker_color=_COLOURS[status],
-            )
-        )
-    fig.update_layout(
-        barmode="stack",
-        title="Theo tỉnh, thành phố (by province of the register's permanent commune)",
-        height=max(360, 24 * len(names) + 120),
-        margin={"l": 160, "r": 20, "t": 50, "b": 40},
-    )
-    return fig
-
-
-def _province_mismatch_figure(provinces: list[dict[str, Any]]) -> go.Figure:
-    names = [p["province"] for p in provinces][::-1]
-    fig = go.Figure()
-    for name in MISMATCH_FIELDS:
-        fig.add_trace(
-            go.Bar(
-                y=names,
-                x=[p["mismatched_fields"][name] for p in provinces][::-1],
-                name=f"{FIELD_LABELS[name]} ({name})",
-                orientation="h",
-            )
-        )
-    fig.update_layout(
-        barmode="stack",
-        title="Sai lệch theo tỉnh và trường (mismatches by province and field)",
-        height=max(360, 24 * len(names) + 120),
-        margin={"l": 160, "r": 20, "t": 50, "b": 40},
-    )
-    return fig
 
 
 def _table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
@@ -164,38 +107,8 @@ def write_html(path: Path, summary: Mapping[str, Any]) -> None:
     """``report.html``: self-contained, charts inline, no personal data."""
     rows = int(summary["rows"])
     statuses: dict[str, int] = summary["statuses"]
-    fields: dict[str, int] = summary["mismatched_fields"]
     timings: dict[str, float] = summary["timings"]
-    stages = [k for k in ("read", "normalise", "exact", "suggestions", "write") if k in timings]
-    figures = [
-        _bar(
-            [f"{STATUS_LABELS[s][0]} ({s})" for s in STATUSES],
-            [statuses[s] for s in STATUSES],
-            [_COLOURS[s] for s in STATUSES],
-            "Kết quả theo trạng thái (rows by status)",
-            flip=False,
-        ),
-        _bar(
-            [f"{FIELD_LABELS[f]} ({f})" for f in MISMATCH_FIELDS],
-            [fields[f] for f in MISMATCH_FIELDS],
-            None,
-            "Trường sai lệch (mismatches by field)",
-            flip=False,
-        ),
-        _province_figure(summary["provinces"]),
-        _province_mismatch_figure(summary["provinces"]),
-        _bar(
-            stages,
-            [round(timings[k], 2) for k in stages],
-            None,
-            "Thời gian từng bước, giây (stage timings, seconds)",
-            flip=True,
-        ),
-    ]
-    charts = [
-        pio.to_html(fig, include_plotlyjs=(i == 0), full_html=False, config={"responsive": True})
-        for i, fig in enumerate(figures)
-    ]
+    charts: list[str] = importlib.import_module(_CHARTS).charts_html(summary)
     source = summary["input"]
     status_table = _table(
         ["Trạng thái (status)", "Số dòng (rows)", "Tỷ lệ (rate)", "Ý nghĩa (meaning)"],

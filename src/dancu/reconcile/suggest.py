@@ -38,6 +38,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -195,10 +196,14 @@ def _database_batches(session: Session) -> Iterator[pa.RecordBatch]:
     names = ("pid", "legacy", "full_name", "fold", "born", "precision", "sex", "status", "commune")
     for chunk in result.partitions(_FETCH_ROWS):
         columns = list(zip(*chunk, strict=True))
-        columns[4] = tuple(str(v)[:10] for v in columns[4])  # text on SQLite, dates on PG
-        yield pa.RecordBatch.from_arrays(
-            [pa.array(c, pa.string()) for c in columns], names=list(names)
-        )
+        born = pa.array(columns[4])  # text on SQLite, dates on PostgreSQL
+        if not pa.types.is_string(born.type):
+            born = born.cast(pa.string())
+        arrays = [
+            pc.utf8_slice_codeunits(born, 0, 10) if i == 4 else pa.array(c, pa.string())
+            for i, c in enumerate(columns)
+        ]
+        yield pa.RecordBatch.from_arrays(arrays, names=list(names))
 
 
 def load_people_from_database(con: duckdb.DuckDBPyConnection, session: Session) -> int:

@@ -285,7 +285,16 @@ def merge(
     if problems:
         raise ValidationFailed("these records cannot be merged as they are", problems)
     for person in (kept, merged):
-        expected = (expected_versions or {}).get(person.personal_id)
+        expected = None if expected_versions is None else expected_versions.get(person.personal_id)
+        if expected is None and expected_versions is not None:
+            raise ValidationFailed(
+                "the versions you read are needed",
+                [
+                    Problem(
+                        None, "versions", f"the version you read of {person.personal_id} is missing"
+                    )
+                ],
+            )
         if expected is not None and expected != person.version:
             raise registry.StaleRecord(
                 "one of the records was changed by someone else since you opened the pair; "

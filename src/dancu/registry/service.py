@@ -1,4 +1,6 @@
-"""The register's verbs: look up, search, change with history, and read a record as of a date.
+"""The register's verbs: look up, search, change with history, read a record as of a date, and
+the reads behind a person's page (household with relationships, residences, civil events,
+timeline of changes, open duplicate candidates).
 
 Every change to a person goes through ``update``, which writes one ``citizen_history`` row per
 changed field in the same transaction, so nothing about a person is overwritten without
@@ -17,7 +19,17 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from dancu.errors import ConflictError, DancuError, NotFoundError
-from dancu.registry.models import Citizen, CitizenHistory, CitizenMerge, ImportBatch
+from dancu.geo import service as geo
+from dancu.registry.models import (
+    Citizen,
+    CitizenHistory,
+    CitizenMerge,
+    CivilEvent,
+    DuplicateCandidate,
+    Household,
+    ImportBatch,
+    Residence,
+)
 from dancu.vn import names as vn_names
 from dancu.vn import personal_id as vn_ids
 
@@ -283,3 +295,155 @@ def count(session: Session) -> int:
 def batches(session: Session, *, limit: int = 20) -> list[ImportBatch]:
     """The latest imports and seeds."""
     return list(session.scalars(select(ImportBatch).order_by(ImportBatch.id.desc()).limit(limit)))
+
+
+# The reads behind a person's page (the back office's citizen page and its API twin). They
+# check nothing: the caller decides who may read and writes the access log.
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One member of a household, as a household table shows them. ``birth_date`` is the
+    first day the known part of the date stands for; ``birth_date_precision`` says how much
+    of it is known (``day``, ``month`` or ``year``)."""
+
+    personal_id: str
+    full_name: str
+    birth_date: dt.date
+    birth_date_precision: str
+    relationship_to_head: str | None
+    status: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdView:
+    code: str
+    head_id: str | None
+    commune_code: str | None
+    commune_name: str | None
+    address: str | None
+    members: list[Member]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One line of a person's timeline: a changed field, who, when, why, old and new value."""
+
+    at: dt.datetime
+    actor: str
+    source: str
+    field: str
+    old_value: str | None
+    new_value: str | None
+    reason: str | None
+    legal_basis: str | None
+
+
+def commune_name(code: str | None) -> str | None:
+    """The 2025 commune's name, from the in-memory units (no query)."""
+    info = geo.get_index().commune(code) if code else None
+    return info.name if info else None
+
+
+def household(session: Session, code: str | None) -> HouseholdView | None:
+    """A household and its living and deceased members (merged records aside), head first,
+    then by birth date."""
+    if not code:
+        return None
+    row = session.get(Household, code)
+    members = [
+        Member(
+            c.personal_id,
+            c.full_name,
+            c.birth_date,
+            c.birth_date_precision,
+            c.relationship_to_head,
+            c.status,
+            c.version,
+        )
+        for c in session.scalars(
+            select(Citizen)
+            .where(Citizen.household_code == code, not_merged())
+            .order_by(Citizen.birth_date, Citizen.personal_id)
+        )
+    ]
+    members.sort(key=lambda m: m.relationship_to_head != "head")
+    return HouseholdView(
+        code=code,
+        head_id=row.head_id if row else None,
+        commune_code=row.commune_code if row else None,
+        commune_name=commune_name(row.commune_code if row else None),
+        address=row.address if row else None,
+        members=members,
+    )
+
+
+def residences(session: Session, personal_id: str) -> list[Residence]:
+    """Every residence record of a person, newest first (open ones have no ``ended_at``)."""
+    return list(
+        session.scalars(
+            select(Residence)
+            .where(Residence.personal_id == personal_id)
+            .order_by(Residence.created_at.desc(), Residence.id.desc())
+        )
+    )
+
+
+def civil_events(session: Session, personal_id: str) -> list[CivilEvent]:
+    """The civil events a person took part in (as the subject or the other party), newest
+    first."""
+    return list(
+        session.scalars(
+            select(CivilEvent)
+            .where(
+                (CivilEvent.personal_id == personal_id)
+                | (CivilEvent.other_personal_id == personal_id)
+            )
+            .order_by(CivilEvent.recorded_at.desc(), CivilEvent.id.desc())
+        )
+    )
+
+
+def timeline(
+    session: Session, personal_id: str, *, limit: int | None = None, offset: int = 0
+) -> list[Change]:
+    """The recorded changes of a person (and of records merged into them), newest first;
+    ``limit`` and ``offset`` page through them (all of them without a limit)."""
+    merged = session.scalars(
+        select(CitizenMerge.merged_id).where(CitizenMerge.kept_id == personal_id)
+    )
+    query = (
+        select(CitizenHistory)
+        .where(CitizenHistory.personal_id.in_([personal_id, *merged]))
+        .order_by(CitizenHistory.changed_at.desc(), CitizenHistory.id.desc())
+        .offset(offset)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        Change(
+            h.changed_at,
+            h.actor,
+            h.source,
+            h.field,
+            h.old_value,
+            h.new_value,
+            h.reason,
+            h.legal_basis,
+        )
+        for h in session.scalars(query)
+    ]
+
+
+def open_duplicates(session: Session, personal_id: str) -> list[DuplicateCandidate]:
+    """The duplicate candidates naming this person that nobody has decided yet."""
+    return list(
+        session.scalars(
+            select(DuplicateCandidate).where(
+                (DuplicateCandidate.personal_id_a == personal_id)
+                | (DuplicateCandidate.personal_id_b == personal_id),
+                DuplicateCandidate.status == "open",
+            )
+        )
+    )

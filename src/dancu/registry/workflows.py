@@ -71,7 +71,7 @@ class HouseholdMove:
     commune_code: str
     address: str
     move_date: dt.date
-    expected_versions: Mapping[str, int] = field(default_factory=dict)
+    expected_versions: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +99,7 @@ class HouseholdSplit:
     members: Mapping[str, str] = field(default_factory=dict)
     address: str | None = None  # of the new household; the old household's by default
     split_date: dt.date | None = None
-    expected_versions: Mapping[str, int] = field(default_factory=dict)
+    expected_versions: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +109,7 @@ class HeadChange:
     household_code: str
     new_head_id: str
     relationships: Mapping[str, str] = field(default_factory=dict)
-    expected_versions: Mapping[str, int] = field(default_factory=dict)
+    expected_versions: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,9 +395,20 @@ def _heads_others(session: Session, person: Citizen) -> bool:
     return any(m.personal_id != person.personal_id for m in _members(session, household.code))
 
 
-def _versions(people: Iterable[Citizen], expected: Mapping[str, int]) -> None:
+def _versions(people: Iterable[Citizen], expected: Mapping[str, int] | None) -> None:
+    """``expected`` None: the caller checks nothing (imports, events); otherwise every person
+    the change touches needs the version the caller read, so that no change is overwritten."""
+    if expected is None:
+        return
     for person in people:
-        _version(person, expected.get(person.personal_id))
+        version = expected.get(person.personal_id)
+        if version is None:
+            raise _fail(
+                "versions",
+                f"the version you read of {person.personal_id} is missing: every member the "
+                "change touches needs one",
+            )
+        _version(person, version)
 
 
 # ----------------------------------------------------------------------------- workflows

@@ -62,9 +62,15 @@ def _event(e: CivilEvent) -> dict[str, Any]:
 def citizen_detail(view: records.CitizenView) -> dict[str, Any]:
     """The citizen detail document (the citizen page's content, as JSON)."""
     household = view.household
+    record = {
+        **view.record,
+        "birth_date": records.birth_date_text(
+            view.citizen.birth_date, view.citizen.birth_date_precision
+        ),
+    }
     return encoded(
         {
-            "record": view.record,
+            "record": record,
             "version": view.citizen.version,
             "commune_name": view.commune_name,
             "merged_into": view.merged_into,
@@ -76,10 +82,20 @@ def citizen_detail(view: records.CitizenView) -> dict[str, Any]:
                 "head_id": household.head_id,
                 "commune_code": household.commune_code,
                 "address": household.address,
-                "members": [vars_of(m) for m in household.members],
+                "members": [
+                    {
+                        **vars_of(m),
+                        "birth_date": records.birth_date_text(m.birth_date, m.birth_date_precision),
+                    }
+                    for m in household.members
+                ],
             },
             "residences": [_residence(r) for r in view.residences],
             "timeline": [vars_of(c) for c in view.timeline],
+            "timeline_offset": view.timeline_offset,
+            "timeline_next": view.timeline_offset + len(view.timeline)
+            if view.timeline_more
+            else None,
             "events": [_event(e) for e in view.events],
             "open_duplicates": [
                 {"id": d.id, "other_id": _other(d, view.citizen.personal_id), "reason": d.reason}
@@ -176,9 +192,15 @@ def get_citizen(
     me: Annotated[Principal, _as(Action.READ_CITIZEN)],
     purpose: Purpose = None,
     purpose_note: PurposeNote = None,
+    timeline_offset: Annotated[
+        int, Query(ge=0, description="skip this many changes (newest first)")
+    ] = 0,
 ) -> dict[str, Any]:
     stated = purposes.stated(purpose, purpose_note)
-    return citizen_detail(flows.read_citizen(session, me.actor("api"), personal_id, stated))
+    view = flows.read_citizen(
+        session, me.actor("api"), personal_id, stated, timeline_offset=timeline_offset
+    )
+    return citizen_detail(view)
 
 
 @router.post("/births", status_code=201, summary="Register a birth (allocates the ID number)")

@@ -7,6 +7,7 @@ Error reasons from the services are English; ``reason`` translates the common on
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 LOCALES = ("vi", "en")
@@ -129,6 +130,9 @@ VI: dict[str, str] = {
     "timeline.new": "Giá trị mới",
     "timeline.why": "Lý do, căn cứ",
     "timeline.empty": "Chưa có thay đổi nào kể từ khi nhập dữ liệu.",
+    "timeline.pages": "Trang lịch sử thay đổi",
+    "timeline.newer": "Thay đổi mới hơn",
+    "timeline.older": "Thay đổi cũ hơn",
     "event.kind": "Sự kiện",
     "event.date": "Ngày",
     "event.birth": "Khai sinh",
@@ -174,11 +178,13 @@ VI: dict[str, str] = {
     "dup.not_same": "Không phải cùng một người",
     "dup.merge": "Hợp nhất vào hồ sơ này",
     "dup.keep": "Giữ hồ sơ",
+    "dup.differs": "khác nhau",
     "dup.decided": "Đã xử lý hồ sơ nghi trùng.",
     "quality.title": "Chất lượng dữ liệu",
     "quality.commune": "Xã/phường",
     "quality.people": "Số người",
     "quality.chart": "Biểu đồ theo xã/phường",
+    "quality.chart_note": "Biểu đồ thể hiện các số liệu của bảng trên.",
     "quality.refreshed": "Số liệu tính lúc",
     "quality.findings": "Danh sách",
     "audit.title": "Nhật ký khai thác",
@@ -381,6 +387,9 @@ EN: dict[str, str] = {
     "timeline.new": "New value",
     "timeline.why": "Reason, legal basis",
     "timeline.empty": "No change since the record was loaded.",
+    "timeline.pages": "Pages of the change history",
+    "timeline.newer": "Newer changes",
+    "timeline.older": "Older changes",
     "event.kind": "Event",
     "event.date": "Date",
     "event.birth": "Birth",
@@ -426,11 +435,13 @@ EN: dict[str, str] = {
     "dup.not_same": "Not the same person",
     "dup.merge": "Merge into this record",
     "dup.keep": "Keep record",
+    "dup.differs": "differ",
     "dup.decided": "The duplicate candidate is resolved.",
     "quality.title": "Data quality",
     "quality.commune": "Commune",
     "quality.people": "People",
     "quality.chart": "Chart per commune",
+    "quality.chart_note": "The chart shows the figures of the table above.",
     "quality.refreshed": "Figures computed at",
     "quality.findings": "List",
     "audit.title": "Access log",
@@ -548,7 +559,66 @@ REASONS_VI: dict[str, str] = {
     "give a personal ID, an organisation or a reader": (
         "cần số định danh, cơ quan hoặc người khai thác"
     ),
+    "expected a date YYYY-MM-DD": "cần ngày dạng năm-tháng-ngày (YYYY-MM-DD)",
+    "not a date": "không phải ngày",
+    "expected a whole number": "cần số nguyên",
+    "expected a 12-digit personal ID": "cần số định danh 12 chữ số",
+    "not a relationship to the head": "không phải quan hệ với chủ hộ",
+    "unknown": "không có trong cơ sở dữ liệu",
+    "is after the death date": "sau ngày mất",
+    "is in the past": "là ngày đã qua",
+    "is before valid_from": "trước ngày bắt đầu",
+    "is already married": "đang có vợ/chồng",
+    "is not the person's spouse": "không phải vợ/chồng của người này",
+    "is not one of the two records": "không phải một trong hai hồ sơ",
+    "the person is deceased": "người này đã mất",
+    "the person is recorded as deceased": "người này đã được đăng ký khai tử",
+    "the two records are married to different people": "hai hồ sơ có vợ/chồng khác nhau",
+    "one record is deceased and the other alive: correct first": (
+        "một hồ sơ đã mất, hồ sơ kia còn sống: cần điều chỉnh trước"
+    ),
+    "heads a household with other members: change the head first": (
+        "đang là chủ hộ có thành viên khác: cần thay đổi chủ hộ trước"
+    ),
+    "the head stays with the household; change the head first": (
+        "chủ hộ ở lại hộ cũ; cần thay đổi chủ hộ trước"
+    ),
+    "has no living members": "không còn thành viên nào còn sống",
+    "is already the head": "đã là chủ hộ",
+    "is not a living member of the household": "không phải thành viên còn sống của hộ",
+    "is not another living member of the household": ("không phải thành viên khác còn sống của hộ"),
+    "is registered in another commune": "đăng ký ở xã/phường khác",
+    "is the household's current address": "là địa chỉ hiện tại của hộ",
+    "is the new head": "là chủ hộ mới",
+    "is the person's permanent residence": "là nơi thường trú hiện tại",
+    "required to found a household": "bắt buộc khi lập hộ mới",
+    "required: the relationship to the new head": "bắt buộc: quan hệ với chủ hộ mới",
+    "the person already belongs to this household": "người này đã thuộc hộ này",
+    "who founds a household is its head": "người lập hộ là chủ hộ",
+    "is your own account": "là tài khoản của chính bạn",
+    "must not contain the username": "không được chứa tên đăng nhập",
+    "must not be negative": "không được âm",
+    "required: the version of the record you read": (
+        "thiếu phiên bản hồ sơ bạn đã xem: mở lại hồ sơ rồi làm lại"
+    ),
+    "between 1 and 100": "từ 1 đến 100",
 }
+# Reasons with a value in them: (pattern, Vietnamese with the pattern's groups).
+PATTERNS_VI: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(.+) is not a real date"), r"\1 không phải ngày có thật"),
+    (re.compile(r"(.+) is not a real month"), r"\1 không phải tháng có thật"),
+    (re.compile(r"is outside your unit \((.+)\)"), r"ngoài đơn vị của bạn (\1)"),
+    (re.compile(r"at most (\d+) characters"), r"tối đa \1 ký tự"),
+    (re.compile(r"at least (\d+) characters"), r"ít nhất \1 ký tự"),
+    (re.compile(r"is longer than (\d+) characters"), r"dài quá \1 ký tự"),
+    (re.compile(r"expected one of (.+)"), r"cần một trong: \1"),
+    (re.compile(r"is before the current residence began \((.+)\)"),
+     r"trước ngày bắt đầu nơi ở hiện tại (\1)"),
+    (re.compile(r"a temporary residence lasts at most (\d+) years"),
+     r"tạm trú tối đa \1 năm"),
+    (re.compile(r"the version you read of (\d{12}) is missing(?:: .*)?"),
+     r"thiếu phiên bản hồ sơ \1 bạn đã xem: mở lại rồi làm lại"),
+)  # fmt: skip
 
 
 def pick(locale: str | None) -> str:
@@ -568,6 +638,11 @@ def translator(locale: str) -> Callable[..., str]:
 
 def reason(locale: str, text: str) -> str:
     """A service's (English) reason in the reader's language, when it is a common one."""
-    if pick(locale) == "vi":
-        return REASONS_VI.get(text, text)
+    if pick(locale) != "vi":
+        return text
+    if text in REASONS_VI:
+        return REASONS_VI[text]
+    for pattern, vietnamese in PATTERNS_VI:
+        if pattern.fullmatch(text):
+            return pattern.sub(vietnamese, text)
     return text

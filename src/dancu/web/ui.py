@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from dancu.enums import Relationship
 from dancu.errors import ConflictError, DancuError, UnauthorizedError, ValidationFailed
-from dancu.officials import purposes
+from dancu.officials import purposes, records
 from dancu.officials.policy import Action
 from dancu.web import i18n
 from dancu.web.deps import Principal
@@ -34,6 +34,9 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+# A birth date as far as it is known ("1975", "1975-03", "1975-03-15"), everywhere a page
+# shows one: ``{{ person.birth_date|born(person.birth_date_precision) }}``.
+_env.filters["born"] = records.birth_date_text
 templates = Jinja2Templates(env=_env)
 # A member's relationship to the head of household, as the forms offer it.
 MEMBER_RELATIONSHIPS = tuple(r.value for r in Relationship if r is not Relationship.HEAD)

@@ -57,19 +57,24 @@ def _with_pre(request: Request, response: Response, token: str, new: bool) -> Re
     return response
 
 
-def _binding(request: Request) -> str | None:
+def _bindings(request: Request) -> list[str]:
     settings = settings_of(request)
-    return request.cookies.get(session_cookie(settings)) or request.cookies.get(
-        pre_cookie(settings)
+    found = (
+        request.cookies.get(session_cookie(settings)),
+        request.cookies.get(pre_cookie(settings)),
     )
+    return [value for value in found if value]
 
 
 def check_public_csrf(
     request: Request, csrf: Annotated[str | None, Depends(submitted_csrf)]
 ) -> None:
-    """The CSRF check of the public forms: bound to the session if any, else the pre-session."""
-    binding = _binding(request)
-    if not binding or not crypto.csrf_valid(settings_of(request), binding, csrf):
+    """The CSRF check of the public forms. The sign-in and enrolment forms bind their token to
+    the pre-session cookie, the code form and sign-out to the session: a token bound to either
+    cookie the browser sent is accepted (both are http-only and same-site, so no other site can
+    know it). A stale session cookie (an expired session) therefore does not block sign-in."""
+    settings = settings_of(request)
+    if not any(crypto.csrf_valid(settings, binding, csrf) for binding in _bindings(request)):
         raise ForbiddenError(
             "the form is out of date or was not sent by this site; reload and try again",
             code="csrf_failed",

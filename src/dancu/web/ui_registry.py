@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 
 from dancu.errors import ValidationFailed
-from dancu.officials import flows, purposes
+from dancu.officials import flows, purposes, records
 from dancu.officials.policy import Action
 from dancu.web import i18n
 from dancu.web.deps import Authorize, DbSession, Principal
@@ -46,6 +46,15 @@ def notice(request: Request, done: str | None) -> str | None:
 
 def citizen_url(personal_id: str, purpose: str, done: str | None = None) -> str:
     return url(f"/registry/citizens/{personal_id}", purpose=purpose, done=done)
+
+
+def unread(personal_id: str, version: str | None) -> Response | None:
+    """A change form opened without the record version read (a typed or stale address)
+    goes back through the citizen's page, whose links carry the version, instead of showing a
+    form that could only be refused."""
+    if version is not None and version.isdigit():
+        return None
+    return RedirectResponse(url(f"/registry/citizens/{personal_id}"), 303)
 
 
 @router.get("/registry")
@@ -103,6 +112,7 @@ def citizen_page(
     purpose: str | None = None,
     purpose_note: str | None = None,
     done: str | None = None,
+    changes: int = 0,
 ) -> Response:
     form = Form({"purpose": purpose or "", "purpose_note": purpose_note or ""})
     try:
@@ -118,14 +128,18 @@ def citizen_page(
             form=form,
             personal_id=personal_id,
         )
-    view = flows.read_citizen(session, me.actor("web"), personal_id, stated)
+    view = flows.read_citizen(
+        session, me.actor("web"), personal_id, stated, timeline_offset=max(changes, 0)
+    )
     return render(
         request,
         "citizen.html",
         me=me,
         view=view,
         purpose=purpose,
+        purpose_note=purpose_note,
         notice=notice(request, done),
+        page_size=records.TIMELINE_PAGE,
     )
 
 
@@ -172,6 +186,8 @@ def death_page(
     me: Annotated[Principal, as_(Action.RECORD_DEATH)],
     version: str | None = None,
 ) -> Response:
+    if (back := unread(personal_id, version)) is not None:
+        return back
     form = Form({"version": version or ""})
     return render(request, "death.html", me=me, form=form, personal_id=personal_id)
 

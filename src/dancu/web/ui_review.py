@@ -34,10 +34,24 @@ def duplicates_page(
 
 
 def _compare(
-    request: Request, session: DbSession, me: Principal, candidate_id: str, form: Form
+    request: Request,
+    session: DbSession,
+    me: Principal,
+    candidate_id: str,
+    form: Form,
+    decided: str | None = None,
 ) -> Response:
+    """The pair side by side; ``decided`` names the refused form ("dismiss", "merge")."""
     found = review.compare(session, me.actor("web"), candidate_id)
-    return render(request, "duplicate.html", status=form.status, me=me, found=found, form=form)
+    return render(
+        request,
+        "duplicate.html",
+        status=form.status,
+        me=me,
+        found=found,
+        form=form,
+        decided=decided,
+    )
 
 
 @router.get("/registry/duplicates/{candidate_id}")
@@ -61,7 +75,7 @@ async def duplicate_dismiss(
     with attempt(session, form):
         review.dismiss(session, me.actor("web"), candidate_id, reason=form.get("reason"))
     if form.invalid:
-        return _compare(request, session, me, candidate_id, form)
+        return _compare(request, session, me, candidate_id, form, "dismiss")
     return RedirectResponse(url("/registry/duplicates", done="duplicate"), 303)
 
 
@@ -86,7 +100,7 @@ async def duplicate_merge(
             versions=versions,
         )
     if form.invalid:
-        return _compare(request, session, me, candidate_id, form)
+        return _compare(request, session, me, candidate_id, form, "merge")
     return RedirectResponse(url("/registry/duplicates", done="duplicate"), 303)
 
 

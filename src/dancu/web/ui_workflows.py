@@ -16,7 +16,7 @@ from dancu.officials import flows, residence_flows
 from dancu.officials.policy import Action
 from dancu.web.deps import DbSession, Principal
 from dancu.web.ui import Form, PageRoute, attempt, render
-from dancu.web.ui_registry import as_, citizen_url
+from dancu.web.ui_registry import as_, citizen_url, unread
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 RESIDENCE_PURPOSE = "residence_procedure"
@@ -39,6 +39,8 @@ def move_page(
     me: Annotated[Principal, as_(Action.CHANGE_RESIDENCE)],
     version: str | None = None,
 ) -> Response:
+    if (back := unread(personal_id, version)) is not None:
+        return back
     form = Form({"version": version or "", "commune_code": me.unit_code})
     return _person_form(request, "move.html", me, personal_id, form)
 
@@ -74,6 +76,8 @@ def temporary_page(
     me: Annotated[Principal, as_(Action.TEMPORARY_RESIDENCE)],
     version: str | None = None,
 ) -> Response:
+    if (back := unread(personal_id, version)) is not None:
+        return back
     form = Form({"version": version or "", "commune_code": me.unit_code})
     return _person_form(request, "temporary.html", me, personal_id, form)
 
@@ -108,6 +112,8 @@ def correct_page(
     me: Annotated[Principal, as_(Action.CORRECT_FIELD)],
     version: str | None = None,
 ) -> Response:
+    if (back := unread(personal_id, version)) is not None:
+        return back
     form = Form({"version": version or ""})
     return _person_form(request, "correct.html", me, personal_id, form)
 

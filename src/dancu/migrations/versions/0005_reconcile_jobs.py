@@ -42,9 +42,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reconcile_job")),
     )
     with op.batch_alter_table("reconcile_job", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_reconcile_job_client_id"), ["client_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_reconcile_job_client_id"), ["client_id"], unique=False)
         batch_op.create_index(
             "ix_reconcile_job_status_created_at", ["status", "created_at"], unique=False
         )

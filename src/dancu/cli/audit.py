@@ -1,0 +1,79 @@
+"""``dancu audit verify``: recompute the access log's hash chain (CONTRACTS §1).
+
+Imported only when the command runs (``dancu.cli`` loads its commands lazily).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlalchemy import inspect
+
+from dancu.audit import service as audit
+from dancu.cli import console
+from dancu.config import get_settings
+from dancu.db import make_engine, make_sessionmaker
+from dancu.errors import DancuError
+
+__all__ = ["app"]
+
+app = typer.Typer(help="The access log: who read whose data, when and why.", no_args_is_help=True)
+
+
+def _anchor(value: str | None) -> audit.Anchor | None:
+    """Parse ``ID:SHA256`` (as printed by ``dancu audit verify``) into an anchor."""
+    if value is None:
+        return None
+    entry_id, sep, entry_hash = value.partition(":")
+    if not sep or not entry_id.isdigit():
+        raise typer.BadParameter(
+            "expected ID:SHA256, for example 1042:3f7a…", param_hint="--anchor"
+        )
+    return audit.Anchor(int(entry_id), entry_hash.strip().lower())
+
+
+@app.command("verify")
+def audit_verify(
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            help="ID:SHA256 of an entry published earlier; also catches a rewritten chain "
+            "and entries deleted from the end."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="Entries read at a time (memory bound).")
+    ] = 10_000,
+) -> None:
+    """Recompute the access log's hash chain; exit 1 and name the first broken link if any.
+
+    Reads only: unlike the other commands it neither creates nor upgrades the schema.
+    """
+
+    pinned = _anchor(anchor)
+    engine = make_engine(get_settings().database_url)
+    try:
+        if not inspect(engine).has_table("access_log"):
+            console.err.print(
+                "error: this database has no access log (run `dancu serve` first)", markup=False
+            )
+            raise typer.Exit(1)
+        with make_sessionmaker(engine)() as session:
+            result = audit.verify(session, batch_size=batch_size, anchor=pinned)
+    except DancuError as exc:
+        raise console.fail(exc) from None
+    finally:
+        engine.dispose()
+    if result.broken is not None:
+        console.err.print(
+            f"access log broken at entry {result.broken.entry_id} "
+            f"({result.broken.problem.value}): {result.broken.detail}",
+            markup=False,
+        )
+        console.err.print(f"{result.entries:,} entries before it are intact", markup=False)
+        raise typer.Exit(1)
+    line = f"access log intact: {result.entries} entries"
+    if result.last is not None:
+        line += f"; last entry {result.last.entry_id}:{result.last.entry_hash}"
+    console.out.print(line, markup=False)

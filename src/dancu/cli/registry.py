@@ -1,0 +1,142 @@
+"""``dancu seed`` and ``dancu registry …``: generate, import and export the register (CONTRACTS §1).
+
+Imported only when one of these commands runs (``dancu.cli`` loads its commands lazily).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.engine import Engine
+
+from dancu import bootstrap
+from dancu.cli import console
+from dancu.config import get_settings
+from dancu.db import make_engine, make_sessionmaker, unit_of_work
+from dancu.errors import DancuError
+from dancu.registry import exporter, importer, quality, scope, seeding
+from dancu.registry import service as registry
+
+__all__ = ["app", "open_engine", "seed_cli"]
+
+app = typer.Typer(help="Import and export the register.", no_args_is_help=True)
+seed_cli = typer.Typer()
+
+
+def open_engine() -> Engine:
+    """The register's engine (``DANCU_DATABASE_URL``), its schema created or upgraded."""
+    settings = get_settings()
+    engine = make_engine(settings.database_url, echo=settings.sql_echo)
+    bootstrap.prepare(engine)
+    return engine
+
+
+@seed_cli.command()
+def seed(
+    citizens: Annotated[int, typer.Option(min=1, max=200_000_000, help="How many people.")],
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives the same people.")
+    ] = 1,
+) -> None:
+    """Generate a realistic synthetic population of N citizens, deterministic for a given seed."""
+
+    engine = open_engine()
+    factory = make_sessionmaker(engine)
+    try:
+        with console.progress("seeding") as (advance, set_total), unit_of_work(factory) as session:
+            set_total(citizens)
+            weights = bootstrap.commune_weights(session)
+            report = seeding.seed(session, citizens, seed, weights, progress=advance)
+    except DancuError as exc:
+        raise console.fail(exc) from None
+    console.out.print(
+        f"seeded {report.inserted:,} citizens ({report.unchanged:,} already present, "
+        f"{report.households:,} households) in {report.seconds:.1f} s "
+        f"({report.rows_per_second:,.0f} rows/s)"
+    )
+
+
+@app.command("import")
+def registry_import(
+    file: Annotated[Path, typer.Argument(help="Interchange file, .csv or .parquet.")],
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Load the valid rows; write rejects to a file.")
+    ] = False,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Where --skip-invalid writes rejected rows.")
+    ] = None,
+    actor: Annotated[str, typer.Option(help="Who is importing, for the history.")] = "cli",
+) -> None:
+    """Load citizens in the interchange format. All-or-nothing unless --skip-invalid."""
+
+    settings = get_settings()
+    engine = open_engine()
+    factory = make_sessionmaker(engine)
+    try:
+        with (
+            console.progress("importing") as (advance, set_total),
+            unit_of_work(factory) as session,
+        ):
+            report = importer.import_file(
+                session,
+                file,
+                actor=actor,
+                chunk_rows=settings.import_chunk_rows,
+                max_line_bytes=settings.import_max_line_bytes,
+                skip_invalid=skip_invalid,
+                rejects_path=rejects,
+                progress=advance,
+                on_total=set_total,
+            )
+            if report.inserted:
+                quality.refresh_quality(session)
+    except DancuError as exc:
+        raise console.fail(exc) from None
+    line = (
+        f"imported {file.name}: {report.rows_read:,} rows read, {report.inserted:,} inserted, "
+        f"{report.unchanged:,} unchanged, {report.rejected:,} rejected, "
+        f"{report.duplicate_candidates:,} duplicate candidates flagged, "
+        f"{report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s)"
+    )
+    console.out.print(line, markup=False)
+    if report.rejects_path:
+        console.err.print(f"rejected rows written to {report.rejects_path}", markup=False)
+        for problem in report.problems:
+            console.err.print(f"  {problem}", markup=False)
+
+
+@app.command("quality-refresh")
+def registry_quality_refresh(
+    unit: Annotated[
+        str, typer.Option(help="VN (everywhere), a 2-digit province or a 5-digit commune code.")
+    ] = "VN",
+) -> None:
+    """Recompute the data-quality counts per commune that the back office's overview reads."""
+
+    engine = open_engine()
+    factory = make_sessionmaker(engine)
+    try:
+        with unit_of_work(factory) as session:
+            communes = quality.refresh_quality(session, scope.Scope.parse(unit))
+    except DancuError as exc:
+        raise console.fail(exc) from None
+    console.out.print(f"quality counts refreshed for {communes:,} communes ({unit})", markup=False)
+
+
+@app.command("export")
+def registry_export(
+    file: Annotated[Path, typer.Argument(help="Output file, .csv or .parquet.")],
+) -> None:
+    """Write the register in the interchange format."""
+
+    engine = open_engine()
+    factory = make_sessionmaker(engine)
+    try:
+        with console.progress("exporting") as (advance, set_total), factory() as session:
+            set_total(registry.count(session))
+            rows = exporter.export_file(session, file, progress=advance)
+    except DancuError as exc:
+        raise console.fail(exc) from None
+    console.out.print(f"exported {rows:,} citizens to {file}", markup=False)
