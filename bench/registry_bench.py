@@ -128,18 +128,11 @@ def bench_seed(n: int, backend: str, workdir: Path) -> str:
     _run(["registry", "export", str(workdir / "warmup.csv")], url)  # schema + units, not timed
     load = _load()
     ran = _run(["-v", "seed", "--citizens", str(n), "--seed", "7"], url)
-    stages = _STAGES.search(ran.stderr)
     emit(
         bench="seed",
         backend=backend,
         citizens=n,
-        seconds=round(ran.seconds, 1),
-        loaded_after_s=round(ran.loaded_at, 1) if ran.loaded_at else None,
-        peak_rss_mb=round(ran.peak_mb),
-        stages=stages.group("stages") if stages else None,
-        output=ran.stdout,
-        load_before=load,
-        load_after=_load(),
+        **_ran_fields(ran, load),
         command=f"dancu -v seed --citizens {n} --seed 7",
     )
     return url
@@ -175,22 +168,30 @@ def _emit_import(
 ) -> None:
     """One import's figures; ``loaded_after_s`` runs from the start of the command to the end
     of the import itself (what follows is the commit, the quality refresh and the exit)."""
-    stages = _STAGES.search(ran.stderr)
     emit(
         bench=bench,
         backend=backend,
         format=path.suffix[1:],
         rows=n,
-        seconds=round(ran.seconds, 1),
         rows_per_second=round(n / ran.seconds),
-        loaded_after_s=round(ran.loaded_at, 1) if ran.loaded_at else None,
-        peak_rss_mb=round(ran.peak_mb),
-        stages=stages.group("stages") if stages else None,
-        output=ran.stdout,
-        load_before=load,
-        load_after=_load(),
+        **_ran_fields(ran, load),
         **({"command": command} if command else {}),
     )
+
+
+def _ran_fields(ran: _Ran, load: str) -> dict[str, object]:
+    """What every timed ``dancu`` run reports: wall time, when the load ended, peak memory,
+    the command's own stage timings and summary line, the load average around it."""
+    stages = _STAGES.search(ran.stderr)
+    return {
+        "seconds": round(ran.seconds, 1),
+        "loaded_after_s": round(ran.loaded_at, 1) if ran.loaded_at else None,
+        "peak_rss_mb": round(ran.peak_mb),
+        "stages": stages.group("stages") if stages else None,
+        "output": ran.stdout,
+        "load_before": load,
+        "load_after": _load(),
+    }
 
 
 def bench_reimport(n: int, backend: str, workdir: Path, url: str) -> None:

@@ -284,22 +284,12 @@ def merge(
     problems = _refusals(session, kept, merged)
     if problems:
         raise ValidationFailed("these records cannot be merged as they are", problems)
-    for person in (kept, merged):
-        expected = None if expected_versions is None else expected_versions.get(person.personal_id)
-        if expected is None and expected_versions is not None:
-            raise ValidationFailed(
-                "the versions you read are needed",
-                [
-                    Problem(
-                        None, "versions", f"the version you read of {person.personal_id} is missing"
-                    )
-                ],
-            )
-        if expected is not None and expected != person.version:
-            raise registry.StaleRecord(
-                "one of the records was changed by someone else since you opened the pair; "
-                "reload it and review again"
-            )
+    registry.check_versions(
+        (kept, merged),
+        expected_versions,
+        stale="one of the records was changed by someone else since you opened the pair; "
+        "reload it and review again",
+    )
     job = _Merge(
         session,
         kept,

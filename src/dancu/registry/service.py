@@ -10,7 +10,7 @@ trace. Services only flush; whoever opened the session commits.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from dancu.errors import ConflictError, DancuError, NotFoundError
+from dancu.errors import ConflictError, DancuError, NotFoundError, Problem, ValidationFailed
 from dancu.geo import service as geo
 from dancu.registry.models import (
     Citizen,
@@ -70,6 +70,37 @@ class CitizenNotFound(NotFoundError):
 
 class StaleRecord(ConflictError):
     code = "stale_record"
+
+
+STALE = (
+    "this person was changed by someone else since you opened the record; "
+    "reload it and make your change again"
+)
+
+
+def check_version(citizen: Citizen, expected: int | None, *, stale: str = STALE) -> None:
+    """Refuse a change made on an out-of-date read (no lost update); ``expected`` None checks
+    nothing."""
+    if expected is not None and citizen.version != expected:
+        raise StaleRecord(stale)
+
+
+def check_versions(
+    people: Iterable[Citizen], expected: Mapping[str, int] | None, *, stale: str = STALE
+) -> None:
+    """``expected`` None: the caller checks nothing (imports, events); otherwise every person
+    the change touches needs the version the caller read, so that no change is overwritten."""
+    if expected is None:
+        return
+    for person in people:
+        version = expected.get(person.personal_id)
+        if version is None:
+            reason = (
+                f"the version you read of {person.personal_id} is missing: every member the "
+                "change touches needs one"
+            )
+            raise ValidationFailed(f"versions {reason}", [Problem(None, "versions", reason)])
+        check_version(person, version, stale=stale)
 
 
 @dataclass(slots=True)
@@ -199,11 +230,7 @@ def update(
     unknown = set(changes) - set(TRACKED_FIELDS)
     if unknown:
         raise DancuError(f"cannot change {', '.join(sorted(unknown))}", code="unknown_field")
-    if expected_version is not None and citizen.version != expected_version:
-        raise StaleRecord(
-            "this person was changed by someone else since you opened the record; "
-            "reload it and make your change again"
-        )
+    check_version(citizen, expected_version)
     now = now or dt.datetime.now(dt.UTC)
     if "full_name" in changes and changes["full_name"] is not None:
         changes = {**changes, "full_name": vn_names.canonical_name(changes["full_name"])}

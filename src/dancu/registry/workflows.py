@@ -21,7 +21,7 @@ years (art. 27) and a new one replaces the previous one.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,14 +191,6 @@ def _person(
     if alive and person.status != "alive":
         raise _fail(field_name, "the person is recorded as deceased")
     return person
-
-
-def _version(person: Citizen, expected: int | None) -> None:
-    if expected is not None and person.version != expected:
-        raise registry.StaleRecord(
-            "this person was changed by someone else since you opened the record; "
-            "reload it and make your change again"
-        )
 
 
 def _commune(session: Session, checks: _Checks, scope: Scope | None, code: str) -> None:
@@ -395,22 +387,6 @@ def _heads_others(session: Session, person: Citizen) -> bool:
     return any(m.personal_id != person.personal_id for m in _members(session, household.code))
 
 
-def _versions(people: Iterable[Citizen], expected: Mapping[str, int] | None) -> None:
-    """``expected`` None: the caller checks nothing (imports, events); otherwise every person
-    the change touches needs the version the caller read, so that no change is overwritten."""
-    if expected is None:
-        return
-    for person in people:
-        version = expected.get(person.personal_id)
-        if version is None:
-            raise _fail(
-                "versions",
-                f"the version you read of {person.personal_id} is missing: every member the "
-                "change touches needs one",
-            )
-        _version(person, version)
-
-
 # ----------------------------------------------------------------------------- workflows
 
 
@@ -450,7 +426,7 @@ def change_permanent_residence(
     if _heads_others(session, person):
         checks.add("personal_id", "heads a household with other members: change the head first")
     checks.raise_if_any("the residence change has errors")
-    _version(person, command.expected_version)
+    registry.check_version(person, command.expected_version)
 
     out = Changes()
     old_household = person.household_code
@@ -508,7 +484,7 @@ def move_household(
     if (command.commune_code, address) == (household.commune_code, household.address):
         checks.add("address", "is the household's current address")
     checks.raise_if_any("the household move has errors")
-    _versions(members, command.expected_versions)
+    registry.check_versions(members, command.expected_versions)
 
     out = Changes(households=[household])
     household.commune_code, household.address = command.commune_code, address
@@ -572,7 +548,7 @@ def register_temporary_residence(
     if (command.commune_code, address) == (person.permanent_commune_code, person.permanent_address):
         checks.add("address", "is the person's permanent residence")
     checks.raise_if_any("the temporary residence has errors")
-    _version(person, command.expected_version)
+    registry.check_version(person, command.expected_version)
 
     out = Changes(citizens=[person])
     previous = _open(session, person.personal_id, ResidenceKind.TEMPORARY)
@@ -634,7 +610,7 @@ def split_household(
         checks.add("split_date", "is in the future")
     checks.raise_if_any("the household split has errors")
     movers = [members[pid] for pid in leaving]
-    _versions(movers, command.expected_versions)
+    registry.check_versions(movers, command.expected_versions)
 
     new = Household(
         code=_new_household_code(session, command.new_head_id),
@@ -691,7 +667,7 @@ def change_household_head(
         else:
             _relationship(checks, f"relationships.{pid}", relationship)
     checks.raise_if_any("the change of head has errors")
-    _versions(members.values(), command.expected_versions)
+    registry.check_versions(members.values(), command.expected_versions)
 
     household.head_id = command.new_head_id
     out = Changes(households=[household])
@@ -736,7 +712,7 @@ def correct_field(
     event_date = command.event_date or when.date()
     if event_date > when.date():
         raise _fail("event_date", "is in the future")
-    _version(person, command.expected_version)
+    registry.check_version(person, command.expected_version)
     event = events.Event(
         CivilEventKind.CORRECTION,
         event_date,
@@ -793,7 +769,7 @@ def record_death(
         raise _fail("death_date", "is in the future")
     if command.death_date < person.birth_date:
         raise _fail("death_date", "is before the birth date")
-    _version(person, command.expected_version)
+    registry.check_version(person, command.expected_version)
     event = events.Event(
         CivilEventKind.DEATH,
         command.death_date,
