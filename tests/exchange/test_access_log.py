@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import unicodedata
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from dancu.audit import service as audit
 from dancu.audit.exceptions import InvalidAccessEntry
+from dancu.audit.service import AccessEntry
 from tests.audit.factories import PERSON_A, PERSON_B, entry
 
 _TEXT = st.text(
@@ -80,3 +82,48 @@ def test_exactly_the_control_and_separator_characters_are_refused() -> None:
     ]  # fmt: skip
     chunks = ["a" + "".join(allowed[i : i + 250]) + "b" for i in range(0, len(allowed), 250)]
     assert len(audit.prepare([entry(purpose=chunk) for chunk in chunks])) == len(chunks)
+
+
+@given(
+    actor=_TEXT, organization=_TEXT, purpose=_TEXT,
+    request_ids=st.lists(st.none() | _TEXT, min_size=1, max_size=5),
+    fields=st.lists(_FIELD, min_size=1, max_size=4),
+)  # fmt: skip
+def test_the_rows_written_are_the_values_linked(
+    actor: str, organization: str, purpose: str, request_ids: list[str | None],
+    fields: list[str],
+) -> None:  # fmt: skip
+    """``link`` writes each row from the text it hashed: the same rows as the values."""
+    values = audit.prepare(
+        [
+            entry(actor=actor, organization=organization, purpose=purpose, fields=fields,
+                  request_id=request_id, actor_kind="client", channel="verify")
+            for request_id in request_ids
+        ]
+    )  # fmt: skip
+    rows: list[str] = []
+    head = audit.link(values, audit.Anchor(41, "b" * 64), rows)
+    assert head.entry_id == 41 + len(request_ids)
+    assert json.loads(audit.pg_insert_rows(rows)) == json.loads(audit.pg_insert_param(values))
+
+
+@given(request_id=st.text(max_size=70) | st.from_regex(r"[0-9A-Za-z:._ -]{0,70}", fullmatch=True))
+def test_a_request_id_is_checked_alike_first_or_later_in_a_batch(request_id: str) -> None:
+    """Later entries of a batch take a short path for plain request ids; the result is the
+    same as the full check of the first entry (kept as is, cleaned, or refused)."""
+
+    def checked(entries: list[AccessEntry], position: int) -> str | InvalidAccessEntry | None:
+        try:
+            return audit.prepare(entries)[position]["request_id"]  # type: ignore[no-any-return]
+        except InvalidAccessEntry as exc:
+            return exc
+
+    alone = checked([entry(request_id=request_id)], 0)
+    later = checked([entry(request_id="r0"), entry(request_id=request_id)], 1)
+    if isinstance(alone, InvalidAccessEntry):
+        assert isinstance(later, InvalidAccessEntry)
+        assert [(p.field, p.reason) for p in alone.problems] == [
+            (p.field, p.reason) for p in later.problems
+        ]
+    else:
+        assert later == alone

@@ -116,3 +116,33 @@ async def test_past_the_quota_in_a_group_only_the_allowed_are_counted(app: FastA
         ).all()
         assert sorted(counts) == [5, 5]  # the minute and the day; the refused not counted
         assert len(audit.search(session, actor=partner.client_id).items) == 5
+
+
+async def test_after_a_failed_group_the_next_one_commits(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed group leaves the committer usable (on PostgreSQL it opens a new connection)."""
+    with unit_of_work(app.state.sessions) as session:
+        partner = add_partner(session)
+    link = verify_service.audit.link
+    calls: list[int] = []
+
+    def fails_once(*args: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("no space left on device")
+        return link(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(verify_service.audit, "link", fails_once)
+    committer = GroupCommitter(app.state.sessions)
+    try:
+        with pytest.raises(AccessLogUnavailable):
+            await committer.submit(_job(partner.client_id, n=1))
+        answer = await committer.submit(_job(partner.client_id, n=2))
+    finally:
+        committer.stop()
+    assert answer.result == "match"
+    with app.state.sessions() as session:
+        logged = audit.search(session, actor=partner.client_id).items
+        assert [entry.request_id for entry in logged] == ["g2"]
+        assert audit.verify(session).intact

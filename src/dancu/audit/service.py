@@ -96,6 +96,10 @@ MAX_FIELDS = 100
 _PERSONAL_ID = re.compile(r"\d{12}")
 _FIELD_NAME = re.compile(r"[a-z][a-z0-9_.]{0,59}")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# A request id that ``_text`` would keep as it is (ASCII letters, digits and ``:._-``, no
+# spaces, within the limit): the API's own ids, ``<32 hex digits>[:<item>]``, checked with one
+# match instead of normalising and searching each.
+_PLAIN_REQUEST_ID = re.compile(r"[0-9A-Za-z:._-]{1,64}")
 # Control characters and line or paragraph separators: refused in every text value, so the
 # canonical JSON of an entry is the same whichever JSON library an auditor uses.
 # Every character of the Unicode categories Cc, Zl and Zp (Cc is U+0000-U+001F and
@@ -615,7 +619,12 @@ _shared_text = lru_cache(maxsize=4096)(_json_text)
 def fast_hash(values: Mapping[str, Any]) -> str:
     """``compute_hash`` of values validated by this module, without building a dictionary
     for ``json.dumps``: the same bytes (the tests compare them), several times faster."""
-    text = _FAST_TEMPLATE % (
+    return hashlib.sha256(canonical_text(values).encode("utf-8")).hexdigest()
+
+
+def canonical_text(values: Mapping[str, Any]) -> str:
+    """``canonical_bytes`` (decoded) of values validated by this module, from a template."""
+    return _FAST_TEMPLATE % (
         _shared_text(values["actor"]),
         _shared_text(values["actor_kind"]),
         _shared_text(values["channel"]),
@@ -629,7 +638,6 @@ def fast_hash(values: Mapping[str, Any]) -> str:
         _json_text(values["request_id"]),
         _shared_text(values["result"]),
     )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _template_key(entry: AccessEntry) -> tuple[Any, ...] | None:
@@ -685,7 +693,11 @@ def prepare(entries: Sequence[AccessEntry]) -> list[dict[str, Any]]:
             problems.append(
                 Problem(position, "personal_id", "must be a 12-digit personal ID number")
             )
-        request_id = _text(position, "request_id", entry.request_id, problems, required=False)
+        request_id = entry.request_id
+        if request_id is not None and (
+            type(request_id) is not str or not _PLAIN_REQUEST_ID.fullmatch(request_id)
+        ):
+            request_id = _text(position, "request_id", request_id, problems, required=False)
         values.append({**base, "personal_id": entry.personal_id, "request_id": request_id})
     if problems:
         raise InvalidAccessEntry(
@@ -695,14 +707,25 @@ def prepare(entries: Sequence[AccessEntry]) -> list[dict[str, Any]]:
     return values
 
 
-def link(values: list[dict[str, Any]], last: Anchor | None) -> Anchor:
+def link(
+    values: list[dict[str, Any]], last: Anchor | None, rows: list[str] | None = None
+) -> Anchor:
     """Chain ``values`` (from :func:`prepare`, at least one) after ``last``, the head read
-    under the append lock: sets each one's ``id``, ``prev_hash`` and ``entry_hash``."""
+    under the append lock: sets each one's ``id``, ``prev_hash`` and ``entry_hash``.
+
+    With ``rows``, also appends each entry as a JSON object of every stored column (its
+    canonical text, hashed just now, plus ``entry_hash``), for :func:`pg_insert_rows`: the
+    rows are then written from the very text that was hashed, encoded once.
+    """
     next_id, prev_hash = (last.entry_id + 1, last.entry_hash) if last else (1, GENESIS_HASH)
+    sha256 = hashlib.sha256
     for row_values in values:
         row_values["id"] = next_id
         row_values["prev_hash"] = prev_hash
-        prev_hash = row_values["entry_hash"] = fast_hash(row_values)
+        text = canonical_text(row_values)
+        prev_hash = row_values["entry_hash"] = sha256(text.encode("utf-8")).hexdigest()
+        if rows is not None:
+            rows.append(f'{text[:-1]},"entry_hash":"{prev_hash}"}}')
         next_id += 1
     return Anchor(next_id - 1, prev_hash)
 
@@ -731,6 +754,12 @@ def _json_default(value: object) -> str:
 def pg_insert_param(values: list[dict[str, Any]]) -> str:
     """The parameter of ``PG_INSERT_SQL`` for linked ``values`` (from :func:`link`)."""
     return json.dumps(values, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def pg_insert_rows(rows: list[str]) -> str:
+    """The parameter of ``PG_INSERT_SQL`` from the ``rows`` that :func:`link` made: the same
+    rows as ``pg_insert_param`` of the linked values (a test compares them)."""
+    return "[" + ",".join(rows) + "]"
 
 
 def append(session: Session, entries: Sequence[AccessEntry]) -> Anchor | None:

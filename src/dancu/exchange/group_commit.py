@@ -3,15 +3,18 @@
 Every verification must be in the access log before its answer leaves the server (a crash
 after an answer never loses its entry). A transaction and an fsync per request would cap the
 API at a few hundred requests a second and serialise on the log's append lock; instead one
-committer thread per process takes every verification waiting (up to ``max_batch``), and in
-one transaction re-reads the status of their clients (a client suspended anywhere is refused
+committer per process takes every verification waiting (up to ``max_batch``), and in one
+transaction re-reads the status of their clients (a client suspended anywhere is refused
 at once), counts them against their quotas (``quota.consume``, shared by every worker), reads
 the register, appends the log entries (``audit.service.record``, one lock
 and one head read per batch), commits, and only then releases the waiting requests.
 
-On PostgreSQL the committer keeps one connection of its own and runs the group's transaction
-in three round trips (``verify.commit_group_pg``); on SQLite it takes the ORM path
-(``_admit`` and ``verify_many``), with no network round trips to save.
+On PostgreSQL the committer is not a thread but a task on the event loop, with an
+asynchronous psycopg connection of its own: it runs the group's transaction in two
+pipelined round trips (``verify.commit_group_pg_async``) while the loop goes on reading
+requests, and resolves their futures directly (no queue between threads, no wake-up of the
+loop from another thread, no contention for the GIL). On SQLite, whose calls block, the
+committer is a thread taking the ORM path (``_admit`` and ``verify_many``).
 
 There is no timer: while one batch commits, the next accumulates, so a quiet server answers
 at once and a busy one in larger batches. With several worker processes each has its own
@@ -27,6 +30,7 @@ import logging
 import queue
 import threading
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,11 +39,17 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import PoolProxiedConnection
 
 from dancu.exchange import quota
 from dancu.exchange.exceptions import AccessLogUnavailable, ClientSuspended, QuotaExceeded
-from dancu.exchange.verify import Answer, Job, active_clients, commit_group_pg, verify_many
+from dancu.exchange.verify import (
+    Answer,
+    Job,
+    Outcome,
+    active_clients,
+    commit_group_pg_async,
+    verify_many,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +78,75 @@ def _settle(outcomes: list[_Outcome]) -> None:
             future.set_result(outcome)
 
 
+class _LoopGroups:
+    """PostgreSQL: the group commit of one event loop. Requests append to ``pending``; a
+    task, started when the first one arrives and ending when none is left, commits what is
+    pending, then what arrived meanwhile, and so on."""
+
+    def __init__(self, committer: GroupCommitter) -> None:
+        self.committer = committer  # no reference to the loop: it keys a weak dictionary
+        self.pending: list[tuple[Job, asyncio.Future[Answer]]] = []
+        self.task: asyncio.Task[None] | None = None
+        self.connection: psycopg.AsyncConnection[Any] | None = None
+
+    async def submit(self, job: Job, loop: asyncio.AbstractEventLoop) -> Answer:
+        future: asyncio.Future[Answer] = loop.create_future()
+        self.pending.append((job, future))
+        if self.task is None:
+            self.task = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending:
+                limit = self.committer.max_batch
+                group, self.pending = self.pending[:limit], self.pending[limit:]
+                outcomes = await self._commit([job for job, _ in group])
+                for (_, future), outcome in zip(group, outcomes, strict=True):
+                    if future.done():  # the request went away
+                        continue
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            self.task = None
+
+    async def _commit(self, jobs: list[Job]) -> list[Outcome | BaseException]:
+        committer = self.committer
+        now = time.time()
+        purge = now - committer.purged_at > _PURGE_SECONDS
+        outcomes: list[Outcome | BaseException]
+        try:
+            if self.connection is None or self.connection.closed:
+                self.connection = await psycopg.AsyncConnection.connect(**committer.connect_args)
+            outcomes = list(
+                await commit_group_pg_async(self.connection, jobs, now=now, purge=purge)
+            )
+            if purge:
+                committer.purged_at = now
+        except Exception:
+            log.exception("group commit of %d verifications failed", len(jobs))
+            self.close()  # a fresh connection for the next group
+            failed = AccessLogUnavailable(
+                "the access log could not be written; nothing was answered, retry later"
+            )
+            outcomes = [failed] * len(jobs)
+        if committer.on_batch is not None:
+            committer.on_batch(len(jobs))
+        return outcomes
+
+    def close(self) -> None:
+        """Close the connection (no I/O: libpq's ``finish``; usable when the loop is gone)."""
+        if self.connection is not None:
+            self.connection.pgconn.finish()
+            self.connection = None
+
+
 class GroupCommitter:
-    """One committer thread per process, started on first use."""
+    """The group commit of one process: a task per event loop on PostgreSQL (normally one
+    loop per process; tests run several in turn), one thread on SQLite, started on first
+    use."""
 
     def __init__(
         self,
@@ -79,16 +156,23 @@ class GroupCommitter:
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self._sessions = sessions
-        self._max_batch = max_batch
-        self._on_batch = on_batch
+        self.max_batch = max_batch
+        self.on_batch = on_batch
         self._queue: queue.SimpleQueue[_Waiting | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self._purged_at = 0.0
+        self.purged_at = 0.0
         engine: Engine = sessions.kw["bind"]
-        self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"
-        self._connection: PoolProxiedConnection | None = None  # the committer's own (PG)
+        self.connect_args: dict[str, Any] = {}
+        if self._postgres:  # the engine's own connection parameters, for psycopg directly
+            args, kwargs = engine.dialect.create_connect_args(engine.url)
+            if args:
+                raise ValueError("expected keyword connection arguments for psycopg")
+            self.connect_args = dict(kwargs)
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopGroups] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def _ensure_started(self) -> None:
         if self._thread is not None:
@@ -101,14 +185,24 @@ class GroupCommitter:
 
     async def submit(self, job: Job) -> Answer:
         """Answer ``job`` once its access log entry is committed."""
-        self._ensure_started()
         loop = asyncio.get_running_loop()
+        if self._postgres:
+            groups = self._loops.get(loop)
+            if groups is None:
+                groups = self._loops[loop] = _LoopGroups(self)
+                weakref.finalize(loop, groups.close)  # a test's loop ends before the app
+            return await groups.submit(job, loop)
+        self._ensure_started()
         future: asyncio.Future[Answer] = loop.create_future()
         self._queue.put(_Waiting(job, future, loop))
         return await future
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Finish the batches already queued, then end the thread."""
+        """SQLite: finish the batches already queued, then end the thread. PostgreSQL: close
+        the connections (a group still committing fails: its requests get 503)."""
+        for groups in list(self._loops.values()):
+            groups.close()
+        self._loops.clear()
         thread = self._thread
         if thread is None:
             return
@@ -117,12 +211,7 @@ class GroupCommitter:
         self._thread = None
 
     def _run(self) -> None:
-        try:
-            self._serve()
-        finally:  # the committer's own connection goes back to the pool with the thread
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        self._serve()
 
     def _serve(self) -> None:
         while True:
@@ -131,7 +220,7 @@ class GroupCommitter:
                 return
             batch = [first]
             stop = False
-            while len(batch) < self._max_batch:
+            while len(batch) < self.max_batch:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
@@ -143,27 +232,6 @@ class GroupCommitter:
             self._commit([w for w in batch if isinstance(w, _Waiting)])
             if stop:
                 return
-
-    def _commit_pg(self, batch: list[_Waiting]) -> list[tuple[_Waiting, Answer | BaseException]]:
-        """PostgreSQL: the group on the committer's own connection (kept between groups: no
-        pool check-out and ping per group), in three round trips (``commit_group_pg``)."""
-        if self._connection is None:
-            self._connection = self._engine.raw_connection()
-        driver: psycopg.Connection[Any] = self._connection.driver_connection  # type: ignore[assignment]
-        now = time.time()
-        purge = now - self._purged_at > _PURGE_SECONDS
-        try:
-            results = commit_group_pg(driver, [w.job for w in batch], now=now, purge=purge)
-        except Exception:
-            try:
-                driver.rollback()
-            except Exception:  # the connection is broken: the next group opens another
-                self._connection.invalidate()
-                self._connection = None
-            raise
-        if purge:
-            self._purged_at = now
-        return list(zip(batch, results, strict=True))
 
     def _admit(
         self,
@@ -179,9 +247,9 @@ class GroupCommitter:
             by_client[waiting.job.client_id].append(waiting)
         quotas = active_clients(session, by_client)
         now = time.time()
-        if now - self._purged_at > _PURGE_SECONDS:
+        if now - self.purged_at > _PURGE_SECONDS:
             quota.purge(session, now=now)
-            self._purged_at = now
+            self.purged_at = now
         admitted: list[_Waiting] = []
         suspended = ClientSuspended("this client is suspended")
         for client_id, queued in by_client.items():
@@ -202,22 +270,19 @@ class GroupCommitter:
     def _commit(self, batch: list[_Waiting]) -> None:
         outcomes: list[tuple[_Waiting, Answer | BaseException]] = []
         try:
-            if self._postgres:
-                outcomes = self._commit_pg(batch)
-            else:
-                with self._sessions() as session:
-                    allowed = self._admit(session, batch, outcomes)
-                    answers = verify_many(session, [w.job for w in allowed])
-                    session.commit()
-                outcomes.extend(zip(allowed, answers, strict=True))
+            with self._sessions() as session:
+                allowed = self._admit(session, batch, outcomes)
+                answers = verify_many(session, [w.job for w in allowed])
+                session.commit()
+            outcomes.extend(zip(allowed, answers, strict=True))
         except Exception:
             log.exception("group commit of %d verifications failed", len(batch))
             failed = AccessLogUnavailable(
                 "the access log could not be written; nothing was answered, retry later"
             )
             outcomes = [(w, failed) for w in batch]
-        if self._on_batch is not None:
-            self._on_batch(len(batch))
+        if self.on_batch is not None:
+            self.on_batch(len(batch))
         by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = defaultdict(list)
         for waiting, outcome in outcomes:
             by_loop[waiting.loop].append((waiting.future, outcome))

@@ -91,7 +91,7 @@ def issuer_of(settings: Settings) -> str:
 
 def install(app: FastAPI, settings: Settings) -> Exchange:
     """Add the exchange's routes and per-process state to ``app`` (nothing runs yet: the
-    committer thread starts with the first verification)."""
+    group commit starts with the first verification)."""
     sessions: sessionmaker[Session] = app.state.sessions
     issuer = issuer_of(settings)
     server = oauth.AuthorizationServer(
@@ -358,8 +358,8 @@ def _verify_batch(sessions: sessionmaker[Session], jobs: list[Job]) -> list[Answ
 
 
 def _verify_batch_pg(engine: Engine, jobs: list[Job]) -> list[Answer]:
-    """PostgreSQL: the same, on a plain connection in three round trips (``commit_group_pg``
-    as for the group commit, all or nothing)."""
+    """PostgreSQL: the same, on a plain connection in three round trips (``commit_group_pg``,
+    the group commit's transaction, all or nothing)."""
     connection = engine.raw_connection()
     try:
         driver: psycopg.Connection[Any] = connection.driver_connection  # type: ignore[assignment]
@@ -367,8 +367,7 @@ def _verify_batch_pg(engine: Engine, jobs: list[Job]) -> list[Answer]:
             outcomes = commit_group_pg(driver, jobs, now=time.time(), whole=True)
         except (ClientSuspended, QuotaExceeded):
             raise
-        except Exception as exc:
-            driver.rollback()
+        except Exception as exc:  # rolled back by commit_group_pg
             log.exception("batch verification of %d items failed", len(jobs))
             raise AccessLogUnavailable(
                 "the access log could not be written; nothing was answered, retry later"

@@ -5,18 +5,18 @@ register value. Every verification is one access log entry (actor = the client, 
 organisation, the person, the fields compared, the stated purpose), appended in the same
 transaction that read the register, before the answer leaves the server.
 
-``verify_many`` (any backend, in a SQLAlchemy session) and ``commit_group_pg`` (PostgreSQL, on
-a plain psycopg connection, three round trips) are the verb: the group committer calls one of
-them for the single requests that arrived within a few milliseconds, the batch endpoint for
-its items. The register is read with one lean query per chunk (a few columns, no ORM
-objects): by personal ID, then by legacy CMND number for the numbers not found, as
-``registry.service.lookup`` does for one number.
+``verify_many`` (any backend, in a SQLAlchemy session) and ``commit_group_pg`` /
+``commit_group_pg_async`` (PostgreSQL, on a plain psycopg connection, two or three round
+trips) are the verb: the group commit calls one of them for the single requests that arrived
+within a few milliseconds, the batch endpoint for its items. The register is read with one
+lean query per chunk (a few columns, no ORM objects): by personal ID, then by legacy CMND
+number for the numbers not found, as ``registry.service.lookup`` does for one number.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,11 +172,13 @@ def active_clients(session: Session, client_ids: Iterable[str]) -> dict[str, tup
 
 
 # ------------------------------------------------------------------ PostgreSQL, lean
-# The group commit's transaction on its own psycopg connection in three round trips instead
-# of seven or more through the ORM: (1) every client's status and quota count in one
-# statement, pipelined with the register read (``= ANY``); (2) the append lock and the chain's
-# head, pipelined (two statements: under READ COMMITTED the head is read after the lock is
-# granted); (3) the entries (one INSERT from one JSON parameter) and COMMIT, pipelined.
+# The group commit's transaction on a psycopg connection in two round trips instead of seven
+# or more through the ORM: (1) every client's status and quota count in one statement, the
+# register read (``= ANY``), the append lock and the chain's head (two statements: under READ
+# COMMITTED the head is read after the lock is granted), pipelined; (2) the entries (one
+# INSERT from one JSON parameter) and COMMIT, pipelined. A batch takes the lock in a round
+# trip of its own, after comparing its items. The steps are written once (``_group_steps``,
+# no I/O) and sent by a synchronous or an asynchronous driver.
 
 _PG_COLUMNS = ", ".join(column.name for column in _COLUMNS)
 _PG_BY_ID = f"SELECT {_PG_COLUMNS} FROM citizen WHERE personal_id = ANY(%s::text[])"
@@ -196,6 +198,24 @@ def _pg_array(numbers: list[str]) -> str:
     return "{" + ",".join(numbers) + "}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Statement:
+    """One statement of a round trip: ``rows`` says how its rows are read back (None: not
+    read; ``"named"``: attribute access, for ``compare``); ``many`` runs ``params`` as a
+    sequence of parameter sets; ``sql`` None is the COMMIT."""
+
+    sql: str | None
+    params: Any = None
+    rows: str | None = None
+    many: bool = False
+
+
+_COMMIT = _Statement(None)
+# One round trip: statements sent together (pipeline mode); the answer is each one's rows.
+_Trip = list[_Statement]
+_Steps = Generator[_Trip, list[list[Any] | None], list["Outcome"]]
+
+
 def commit_group_pg(
     conn: psycopg.Connection[Any],
     jobs: Sequence[Job],
@@ -210,31 +230,136 @@ def commit_group_pg(
     Each job's outcome, in order: its answer, or ``ClientSuspended`` / ``QuotaExceeded`` for
     the jobs of a client suspended or past its quota (not counted, not logged). With
     ``whole`` (a batch) those are raised instead and nothing is counted or written. ``purge``
-    also deletes ended quota windows. Any other error propagates; the caller rolls back.
+    also deletes ended quota windows. Any error rolls the transaction back and propagates.
     """
+    steps = _group_steps(jobs, now=now, whole=whole, purge=purge)
+    try:
+        trip = next(steps)
+        while True:
+            try:
+                results = _round_trip(conn, trip)
+            except Exception as exc:  # the steps translate what they expect
+                trip = steps.throw(exc)
+            else:
+                trip = steps.send(results)
+    except StopIteration as done:
+        outcomes: list[Outcome] = done.value
+        return outcomes
+    except BaseException:
+        if not conn.closed:
+            conn.rollback()
+        raise
+
+
+async def commit_group_pg_async(
+    conn: psycopg.AsyncConnection[Any],
+    jobs: Sequence[Job],
+    *,
+    now: float,
+    purge: bool = False,
+) -> list[Outcome]:
+    """:func:`commit_group_pg` on an asynchronous connection, for the group committer that
+    runs on the event loop: the same transaction, the same round trips."""
+    steps = _group_steps(jobs, now=now, whole=False, purge=purge)
+    try:
+        trip = next(steps)
+        while True:
+            try:
+                results = await _round_trip_async(conn, trip)
+            except Exception as exc:
+                trip = steps.throw(exc)
+            else:
+                trip = steps.send(results)
+    except StopIteration as done:
+        outcomes: list[Outcome] = done.value
+        return outcomes
+    except BaseException:
+        if not conn.closed:
+            await conn.rollback()
+        raise
+
+
+def _round_trip(conn: psycopg.Connection[Any], trip: _Trip) -> list[list[Any] | None]:
+    cursors: list[psycopg.Cursor[Any] | None] = []
+    with conn.pipeline():
+        for statement in trip:
+            if statement.sql is None:
+                conn.commit()
+                cursors.append(None)
+                continue
+            cursor: psycopg.Cursor[Any] = (
+                conn.cursor(row_factory=namedtuple_row)
+                if statement.rows == "named"
+                else conn.cursor()
+            )
+            if statement.many:
+                cursor.executemany(statement.sql, statement.params)
+            else:
+                cursor.execute(statement.sql, statement.params, prepare=True)
+            cursors.append(cursor if statement.rows is not None else None)
+    return [c.fetchall() if c is not None else None for c in cursors]
+
+
+async def _round_trip_async(
+    conn: psycopg.AsyncConnection[Any], trip: _Trip
+) -> list[list[Any] | None]:
+    cursors: list[psycopg.AsyncCursor[Any] | None] = []
+    async with conn.pipeline():
+        for statement in trip:
+            if statement.sql is None:
+                await conn.commit()
+                cursors.append(None)
+                continue
+            cursor: psycopg.AsyncCursor[Any] = (
+                conn.cursor(row_factory=namedtuple_row)
+                if statement.rows == "named"
+                else conn.cursor()
+            )
+            if statement.many:
+                await cursor.executemany(statement.sql, statement.params)
+            else:
+                await cursor.execute(statement.sql, statement.params, prepare=True)
+            cursors.append(cursor if statement.rows is not None else None)
+    return [await c.fetchall() if c is not None else None for c in cursors]
+
+
+def _group_steps(jobs: Sequence[Job], *, now: float, whole: bool, purge: bool) -> _Steps:
+    """The group's transaction as round trips, whoever sends them (sans I/O: yields each
+    round trip's statements, receives their rows, returns the outcomes)."""
     counts: dict[str, int] = {}
     for job in jobs:
         counts[job.client_id] = counts.get(job.client_id, 0) + 1
     numbers = sorted({job.claim.number for job in jobs})
     current = [n for n in numbers if len(n) == 12]
     old = [n for n in numbers if len(n) != 12]
-    admit = conn.cursor()
-    by_id: psycopg.Cursor[Any] = conn.cursor(row_factory=namedtuple_row)
-    by_legacy: psycopg.Cursor[Any] = conn.cursor(row_factory=namedtuple_row)
-    with conn.pipeline():
-        if purge:
-            conn.execute(quota.PG_PURGE_SQL, [dt.datetime.fromtimestamp(now, dt.UTC)])
-        admit.execute(quota.PG_ADMIT_SQL, quota.pg_admit_params(counts, now), prepare=True)
-        by_id.execute(_PG_BY_ID, [_pg_array(current)], prepare=True)
-        if old:
-            by_legacy.execute(_PG_BY_LEGACY, [_pg_array(old)], prepare=True)
-    active = {usage[0]: usage for usage in admit.fetchall()}
-    rows: dict[str, Any] = {row.personal_id: row for row in by_id.fetchall()}
-    legacy_rows = by_legacy.fetchall() if old else []
+    first: _Trip = []
+    if purge:
+        first.append(_Statement(quota.PG_PURGE_SQL, [dt.datetime.fromtimestamp(now, dt.UTC)]))
+    first.append(_Statement(quota.PG_ADMIT_SQL, quota.pg_admit_params(counts, now), "tuple"))
+    first.append(_Statement(_PG_BY_ID, [_pg_array(current)], "named"))
+    if old:
+        first.append(_Statement(_PG_BY_LEGACY, [_pg_array(old)], "named"))
+    # A group of single verifications takes the append lock and reads the chain's head in
+    # this same round trip, after the rest (two statements, so that under READ COMMITTED the
+    # head is read once the lock is granted): one round trip fewer, for a lock held a little
+    # longer, while its few items are compared (the quota upsert above holds its clients'
+    # usage rows to the commit anyway). A batch compares thousands: it locks after that.
+    lock = [_Statement(audit.PG_LOCK_SQL), _Statement(audit.PG_HEAD_SQL, None, "tuple")]
+    if not whole:
+        first += lock
+    results = yield first
+    last: list[Any] = []
+    if not whole:
+        last = results.pop() or []
+        results.pop()
+    admitted, by_id = results[-3:-1] if old else results[-2:]
+    legacy_rows: list[Any] = list(results[-1] or []) if old else []
+    active = {usage[0]: usage for usage in admitted or ()}
+    rows: dict[str, Any] = {row.personal_id: row for row in by_id or ()}
     missing = [n for n in current if n not in rows]
     if missing:  # a 12-digit number not in the register: maybe a 12-digit CMND
-        by_legacy.execute(_PG_BY_LEGACY, [_pg_array(missing)], prepare=True)
-        legacy_rows += by_legacy.fetchall()
+        (more,) = yield [_Statement(_PG_BY_LEGACY, [_pg_array(missing)], "named")]
+        legacy_rows += more or ()
     for row in legacy_rows:
         rows.setdefault(row.legacy_id_number, row)
     refusals: dict[str, ClientSuspended | QuotaExceeded] = {}
@@ -257,8 +382,7 @@ def commit_group_pg(
             )
             refusals[client_id] = QuotaExceeded(message, retry)
     if whole and refusals:
-        conn.rollback()
-        raise next(iter(refusals.values()))
+        raise next(iter(refusals.values()))  # the driver rolls back: nothing counted
     outcomes: list[Outcome] = []
     entries: list[audit.AccessEntry] = []
     for job in jobs:
@@ -273,19 +397,18 @@ def commit_group_pg(
         if entry is not None:
             entries.append(entry)
     values = audit.prepare(entries)
+    if whole and values:
+        last = (yield lock)[1] or []
+    final: _Trip = []
+    if give_back:
+        final.append(_Statement(quota.PG_GIVE_BACK_SQL, give_back, many=True))
     if values:
-        with conn.pipeline():
-            conn.execute(audit.PG_LOCK_SQL, prepare=True)
-            head = conn.execute(audit.PG_HEAD_SQL, prepare=True)
-        last = head.fetchone()
-        audit.link(values, audit.Anchor(last[0], last[1]) if last is not None else None)
+        texts: list[str] = []
+        audit.link(values, audit.Anchor(last[0][0], last[0][1]) if last else None, texts)
+        final.append(_Statement(audit.PG_INSERT_SQL, [audit.pg_insert_rows(texts)]))
+    final.append(_COMMIT)
     try:
-        with conn.pipeline():
-            if give_back:
-                conn.cursor().executemany(quota.PG_GIVE_BACK_SQL, give_back)
-            if values:
-                conn.execute(audit.PG_INSERT_SQL, [audit.pg_insert_param(values)], prepare=True)
-            conn.commit()
+        yield final
     except psycopg.errors.UniqueViolation as exc:
         raise ChainConflict(
             "another writer appended to the access log at the same position; nothing was "
