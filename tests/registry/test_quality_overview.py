@@ -216,3 +216,31 @@ def test_findings_paginate(session: Session, unit: dict[str, str]) -> None:
     assert [f.person.personal_id for f in (*first.items, *second.items)] == sorted(
         [unit["incomplete"], unit["far"]]
     )
+
+
+def test_every_legacy_word_and_case_counts_as_it_lists(session: Session, tmp_path: Path) -> None:
+    """The aggregate writes some predicates its own way (fewer LIKEs on SQLite, parents by a
+    join nationally); per word and per case, in ASCII lower case too, it must count exactly the
+    people the list shows, nationally and for a province."""
+    pa, _pb, a1, _a2, _b1 = pick_communes(session)
+    addresses = [f"Số {i}, {word}Ba Đình" for i, word in enumerate(quality.LEGACY_UNIT_WORDS)]
+    addresses += [a.lower() for a in addresses] + ["Số 1, Phường Ba Đình", "quan 1", "tt ab"]
+    rows = [_good(a1, f"HL-{i}", permanent_address=address) for i, address in enumerate(addresses)]
+    father = _good(a1, "HL-F", birth_date="1990-01-01")
+    child = _good(
+        a1, "HL-F", birth_date="1995-06-01", relationship_to_head="child",
+        father_id=father["personal_id"],
+    )  # fmt: skip
+    mother = _good(a1, "HL-M", birth_date="1960-01-01", sex="F")
+    grown = _good(
+        a1, "HL-M", birth_date="1990-06-01", relationship_to_head="child",
+        mother_id=mother["personal_id"],
+    )  # fmt: skip
+    load(session, tmp_path / "legacy.csv", [*rows, father, child, mother, grown])
+    for unit in (scope.NATIONAL, Scope.parse(pa)):
+        listed = {kind: len(_people(session, unit, kind, limit=500)) for kind in quality.KINDS}
+        assert listed["legacy_address"] >= len(quality.LEGACY_UNIT_WORDS)
+        assert listed["child_older_than_parent"] == 1
+        assert quality.overview(session, unit, live=True).totals == listed, unit
+        quality.refresh_quality(session, unit, now=soon())
+        assert quality.overview(session, unit).totals == listed, unit

@@ -16,7 +16,7 @@ from dancu.cli import console
 from dancu.config import get_settings
 from dancu.db import make_engine, make_sessionmaker, unit_of_work
 from dancu.errors import DancuError
-from dancu.registry import exporter, importer, quality, scope, seeding
+from dancu.registry import exporter, first_load, importer, quality, scope, seeding
 from dancu.registry import service as registry
 
 __all__ = ["app", "open_engine", "seed_cli"]
@@ -45,7 +45,11 @@ def seed(
     engine = open_engine()
     factory = make_sessionmaker(engine)
     try:
-        with console.progress("seeding") as (advance, set_total), unit_of_work(factory) as session:
+        with (
+            first_load.written_in_place(engine),
+            console.progress("seeding") as (advance, set_total),
+            unit_of_work(factory) as session,
+        ):
             set_total(citizens)
             weights = bootstrap.commune_weights(session)
             report = seeding.seed(session, citizens, seed, weights, progress=advance)
@@ -76,6 +80,7 @@ def registry_import(
     factory = make_sessionmaker(engine)
     try:
         with (
+            first_load.written_in_place(engine),
             console.progress("importing") as (advance, set_total),
             unit_of_work(factory) as session,
         ):

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 from sqlalchemy import Table, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from dancu.errors import Problem
@@ -102,6 +104,42 @@ def register_is_empty(session: Session) -> bool:
         return True
     session.execute(text("LOCK TABLE citizen IN SHARE ROW EXCLUSIVE MODE"))
     return _holds_nothing(session)
+
+
+@contextmanager
+def written_in_place(engine: Engine) -> Iterator[bool]:
+    """Around a whole import transaction (the caller's commit included): on SQLite, when the
+    register is empty and nothing else has the database file open, a rollback journal instead
+    of the write-ahead log until the end, so that the load is written once, into the database
+    file, rather than into the log and then copied by the checkpoint (650 MB at 1M people).
+
+    All-or-nothing holds as in WAL mode: a rollback journal records the pages that held data
+    before the transaction (of an empty register, a few), pages added past the old end of the
+    file need none, and a crash leaves a journal that the next opening of the file rolls back.
+    ``synchronous=FULL`` meanwhile, so that the journal is on disk before the file changes.
+    The log is back (and ``synchronous=NORMAL``) when the block ends, however it ends. Yields
+    whether the journal was switched; other backends, a populated register, or a file that
+    another connection holds open keep the log.
+    """
+    switched = False
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection, Session(bind=connection) as session:
+            if register_is_empty(session):
+                try:
+                    mode = connection.exec_driver_sql("PRAGMA journal_mode = TRUNCATE").scalar()
+                except OperationalError:  # another connection holds the file open
+                    mode = None
+                switched = mode == "truncate"
+                if switched:
+                    connection.exec_driver_sql("PRAGMA synchronous = FULL")
+    try:
+        yield switched
+    finally:
+        if switched:
+            # The pool's only connection: leaving WAL succeeded because no other was open.
+            with engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA journal_mode = WAL")
+                connection.exec_driver_sql("PRAGMA synchronous = NORMAL")
 
 
 @dataclass(slots=True, frozen=True)

@@ -204,19 +204,57 @@ def _scope_sql(scope: Scope) -> tuple[str, dict[str, object]]:
     return "c.permanent_commune_code IS NOT NULL", {}
 
 
-def _aggregate_sql(scope: Scope) -> tuple[str, dict[str, object]]:
+# The aggregate's own form of two predicates, equal in value to ``PREDICATES``' (the lists
+# keep those). For the whole country, each parent by a join rather than a subquery per person:
+# PostgreSQL then hashes the citizen table once instead of probing its key twice a person
+# (8 s -> 4-5 s at 1M); for a province, probing its people's parents stays cheaper than
+# hashing the country. On SQLite, whose LIKE folds ASCII case, the legacy words that differ
+# only in ASCII case are tested once.
+_PARENTS_JOINED = """LEFT JOIN citizen f ON f.personal_id = c.father_id
+                     LEFT JOIN citizen m ON m.personal_id = c.mother_id"""
+_PARENT_TOO_YOUNG_JOINED = (
+    "(c.birth_year - f.birth_year < :min_parent_age"
+    " OR c.birth_year - m.birth_year < :min_parent_age)"
+)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _legacy_sqlite() -> str:
+    words = {word.translate(_ASCII_LOWER): word for word in reversed(LEGACY_UNIT_WORDS)}
+    return "(" + " OR ".join(f"c.permanent_address LIKE '%{w}%'" for w in words.values()) + ")"
+
+
+def _aggregate_sql(session: Session, scope: Scope) -> tuple[str, dict[str, object]]:
+    """Counts per commune of ``scope`` in one pass over its people.
+
+    Grouped by the commune alone, in the order of its index, so that no sort is needed (a
+    province column in the grouping made SQLite sort every person's fields first); the
+    province is joined to the groups (one a commune) afterwards. Merged records are left out by
+    a probe per person only when some record was ever merged.
+    """
     where, params = _scope_sql(scope)
+    predicates, joins = dict(PREDICATES), ""
+    if scope.level == "national":
+        predicates["child_older_than_parent"] = _PARENT_TOO_YOUNG_JOINED
+        joins = _PARENTS_JOINED
+    if session.get_bind().dialect.name == "sqlite":
+        predicates["legacy_address"] = _legacy_sqlite()
     sums = ",\n".join(
         f"SUM(CASE WHEN {predicate} THEN 1 ELSE 0 END) AS {kind}"
-        for kind, predicate in PREDICATES.items()
+        for kind, predicate in predicates.items()
     )
-    sql = f"""SELECT c.permanent_commune_code AS commune_code, k.province_code AS province_code,
-                     COUNT(*) AS people,
-                     SUM(CASE WHEN c.status = 'alive' THEN 1 ELSE 0 END) AS alive,
-                     {sums}
-              FROM citizen c JOIN commune k ON k.code = c.permanent_commune_code
-              WHERE {where} AND {_NOT_MERGED}
-              GROUP BY c.permanent_commune_code, k.province_code"""
+    merged = session.execute(text("SELECT 1 FROM citizen_merge LIMIT 1")).first() is not None
+    sql = f"""SELECT a.*, k.province_code AS province_code FROM (
+                SELECT c.permanent_commune_code AS commune_code,
+                       COUNT(*) AS people,
+                       SUM(CASE WHEN c.status = 'alive' THEN 1 ELSE 0 END) AS alive,
+                       {sums}
+                FROM citizen c {joins}
+                WHERE {where}{f" AND {_NOT_MERGED}" if merged else ""}
+                GROUP BY c.permanent_commune_code) a
+              JOIN commune k ON k.code = a.commune_code"""
     return sql, {**_PARAMS, **params}
 
 
@@ -306,7 +344,7 @@ def overview(session: Session, scope: Scope, *, live: bool = False) -> QualityOv
             at = _aware(row.refreshed_at)
             refreshed = at if refreshed is None or at < refreshed else refreshed
     if live:
-        sql, params = _aggregate_sql(scope)
+        sql, params = _aggregate_sql(session, scope)
         with _no_jit(session):
             found_rows = session.execute(text(sql), params).mappings()
             rows = {r["commune_code"]: dict(r) for r in found_rows}
@@ -344,7 +382,7 @@ def refresh_quality(
     """Recompute ``quality_commune_stats`` for the communes of ``scope`` (the whole country
     by default) in SQL; returns how many communes hold people. Only flushes."""
     now = now or dt.datetime.now(dt.UTC)
-    sql, params = _aggregate_sql(scope)
+    sql, params = _aggregate_sql(session, scope)
     target = delete(QualityCommuneStats)
     if scope.level == "province":
         target = target.where(QualityCommuneStats.province_code == scope.code)
