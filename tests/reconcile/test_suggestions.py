@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from dancu import bootstrap
 from dancu.geo import service as geo
-from dancu.reconcile.suggest import THRESHOLD
+from dancu.reconcile.suggest import REFINE_ABOVE, THRESHOLD
 from dancu.registry import importer, synth
 from dancu.vn.names import fold
 from tests.reconcile.helpers import run, write_rows
@@ -295,3 +295,72 @@ def test_snapshot_and_database_give_the_same_results(
     by_database = run(session, path, tmp_path / "db")[1]
     assert by_snapshot == by_database
     assert [r["suggested_id"] for r in by_database] == [a.pid, b.pid, "", a.pid]
+
+
+def test_a_large_block_is_narrowed_by_what_the_row_gives(nation: Nation, tmp_path: Path) -> None:
+    p = nation.people[90]
+    y, m, _ = p.born.split("-")
+    elsewhere = sorted({q.commune for q in nation.people if q.commune[:2] != p.commune[:2]})
+    # more namesakes born the same year than a block holds before it is narrowed (other
+    # months, other communes): the name's words + birth year block is large
+    namesakes = [
+        {
+            **next(r for r in nation.table.to_pylist() if r["personal_id"] == p.pid),
+            "personal_id": f"0{i:02d}" + p.pid[3:],
+            "legacy_id_number": None,
+            "birth_date": f"{y}-{(int(m) + i % 11) % 12 + 1:02d}-{i % 28 + 1:02d}",
+            "permanent_commune_code": elsewhere[i],
+        }
+        for i in range(1, 3 * REFINE_ABOVE)
+    ]
+    table = pa.concat_tables(
+        [nation.table, pa.Table.from_pylist(namesakes, schema=nation.table.schema)]
+    )
+    snapshot = tmp_path / "namesakes.parquet"
+    pq.write_table(table, snapshot)
+
+    def one(name: str, values: list[str], threshold: float = THRESHOLD) -> tuple[int, str]:
+        path = write_rows(tmp_path / f"{name}.csv", [values])
+        summary, (result,) = run(
+            None, path, tmp_path / name, register=snapshot, threshold=threshold
+        )
+        return summary.data["suggestions"]["candidate_pairs"], result["suggested_id"]
+
+    # a full row meets the namesakes born in its month or living in its commune only
+    pairs, suggested = one("full", p.row(pid=""))
+    assert suggested == p.pid and pairs < REFINE_ABOVE
+    # a discriminator gone wrong (a move) does not lose the person: the birth date narrows too
+    # (the best candidate; in so small a register the model is not confident enough)
+    pairs, suggested = one("moved", p.row(pid="", address=address_of(elsewhere[0])), 0.0)
+    assert suggested == p.pid and pairs < REFINE_ABOVE
+    # a row that cannot narrow the block (a birth year, no address) still meets all of it,
+    # and cannot tell the namesakes apart
+    pairs, suggested = one("year", p.row(pid="", born=y, address=""))
+    assert pairs >= len(namesakes) + 1 and suggested == ""
+
+
+def test_a_row_that_fits_two_namesakes_equally_is_tied_to_the_smaller_id(
+    nation: Nation, tmp_path: Path
+) -> None:
+    p = nation.people[100]
+    record = next(r for r in nation.table.to_pylist() if r["personal_id"] == p.pid)
+    twin_pid = ("001" if p.pid[:3] != "001" else "002") + p.pid[3:]
+    table = pa.concat_tables(
+        [
+            nation.table,
+            pa.Table.from_pylist(
+                [{**record, "personal_id": twin_pid, "legacy_id_number": None}],
+                schema=nation.table.schema,
+            ),
+        ]
+    )
+    snapshot = tmp_path / "twins.parquet"
+    pq.write_table(table, snapshot)
+    smaller, larger = sorted([p.pid, twin_pid])
+    # the larger ID first, so that "the first row" and "the smaller ID" differ
+    rows = [p.row(pid=larger), p.row(pid=smaller), p.row(pid="")]
+    path = write_rows(tmp_path / "in.csv", rows)
+    results = run(None, path, tmp_path / "out", register=snapshot)[1]
+    assert [r["status"] for r in results] == ["match", "match", "missing_id"]
+    assert results[2]["suggested_id"] == ""  # the row cannot tell the twins apart
+    assert results[2]["duplicate_of"] == "2"  # the twin with the smaller ID, every time

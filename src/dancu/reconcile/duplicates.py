@@ -77,8 +77,9 @@ _MAX_ROUNDS = 50
 
 
 def _link_within_file(con: duckdb.DuckDBPyConnection, model: Model) -> None:
-    """Add a key tying each row about nobody found to its best match among the other rows,
-    when the model is sure enough that they describe one person."""
+    """Add a key tying each row about nobody found to its best match among the other rows
+    (the earliest of equally good ones), when the model is sure enough that they describe
+    one person."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE unresolved AS SELECT * FROM rows "
         "WHERE input_row IN (SELECT input_row FROM persons WHERE person IS NULL)"
@@ -108,11 +109,11 @@ def _link_within_file(con: duckdb.DuckDBPyConnection, model: Model) -> None:
         f"""
         CREATE OR REPLACE TEMP TABLE links AS
         SELECT input_row, other FROM (
-            SELECT input_row, arg_max(CAST(pid AS BIGINT), log_bf) AS other, max(log_bf) AS best
+            SELECT input_row, CAST(pid AS BIGINT) AS other, log_bf, row_number() OVER (
+                PARTITION BY input_row ORDER BY log_bf DESC, CAST(pid AS BIGINT)) AS place
             FROM ({suggest.score_sql(model, pairs, "g", "r", compare_ids=False)})
             WHERE CAST(pid AS BIGINT) <> input_row
-            GROUP BY ALL
-        ) WHERE best >= {cut!r}
+        ) WHERE place = 1 AND log_bf >= {cut!r}
         """
     )
     con.execute(

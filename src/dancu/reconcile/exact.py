@@ -182,6 +182,10 @@ class Figures:
     mismatch_examples: list[dict[str, Any]] = field(default_factory=list)
 
 
+_INSERT_ROWS = 500_000
+"""How many given rows :meth:`Workspace.add` inserts at once."""
+
+
 class Workspace:
     """The run's DuckDB database: given rows in, results and figures out."""
 
@@ -206,16 +210,29 @@ class Workspace:
         self.con.execute("CREATE TABLE addr AS SELECT * FROM _empty")
         self.con.unregister("_empty")
         self.con.execute(suggest.EMPTY_SUGGESTED)
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
 
     def close(self) -> None:
         """Close the database (the caller removes the scratch directory)."""
         self.con.close()
 
     def add(self, batch: pa.RecordBatch) -> None:
-        """Append one normalised batch (:data:`GIVEN_SCHEMA`)."""
-        self.con.register("_batch", batch)
+        """Append one normalised batch (:data:`GIVEN_SCHEMA`); batches are inserted by
+        :data:`_INSERT_ROWS` rows at a time (each insert has a fixed cost)."""
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
+        if self._pending_rows >= _INSERT_ROWS:
+            self._insert_given()
+
+    def _insert_given(self) -> None:
+        """Insert the batches :meth:`add` holds back."""
+        if not self._pending:
+            return
+        self.con.register("_batch", pa.Table.from_batches(self._pending, schema=GIVEN_SCHEMA))
         self.con.execute("INSERT INTO given SELECT * FROM _batch")
         self.con.unregister("_batch")
+        self._pending, self._pending_rows = [], 0
 
     def add_addresses(self, table: pa.Table) -> None:
         """The communes of each address key (:data:`ADDRESS_SCHEMA`)."""
@@ -248,6 +265,7 @@ class Workspace:
         Chunks of IDs, as ``IN`` lists, by personal ID and then, for the IDs not found, by
         legacy number; nothing is written to the session's database. Returns rows fetched.
         """
+        self._insert_given()
         connection = session.connection()
         if not inspect(connection).has_table(Citizen.__tablename__):
             raise DancuError(
@@ -308,6 +326,7 @@ class Workspace:
         distinct name, so a snapshot written by another tool compares the same way. Returns
         rows read.
         """
+        self._insert_given()
         if not path.is_file():
             raise DancuError(f"{path}: no such register snapshot")
         suffix = path.suffix.lower()
@@ -380,6 +399,7 @@ class Workspace:
     def check(self) -> None:
         """Apply CONTRACTS §3 to every row at once (status and fields); the inputs of the
         rules are then dropped (``checked`` holds all the rest needs)."""
+        self._insert_given()
         self.con.execute(_CHECK_SQL)
         for table in ("given", "reg", "legacy"):
             self.con.execute(f"DROP TABLE IF EXISTS {table}")

@@ -13,7 +13,9 @@ For the rows whose status is ``not_found``, ``invalid_id``, ``missing_id`` or ``
    date, the name's words in any order + birth year, family and given names + full birth
    date (a middle name dropped), full birth date + commune, folded name + commune, folded
    name + birth year + commune; rows that know only the year also meet the people the
-   register knows only by year;
+   register knows only by year. A key that many register people share is narrowed by a
+   discriminator the row holds (commune, birth date, month or year: :data:`REFINE_ABOVE`), so
+   that a row's candidates do not grow with the register;
 2. **scores**: every pair through the Fellegi-Sunter model of :mod:`dancu.reconcile.linkage`,
    its parameters estimated on this register and this file (:func:`estimate`), and the share
    of rows describing someone in the register estimated per status by
@@ -48,15 +50,19 @@ from dancu.reconcile.linkage import Model
 from dancu.registry.models import Citizen
 
 __all__ = [
+    "BLOCK_CAP",
     "EMPTY_SUGGESTED",
     "PENDING_STATUSES",
+    "REFINE_ABOVE",
     "SCORED_STATUSES",
     "THRESHOLD",
     "Suggestions",
     "fold_sql",
     "load_people_from_database",
     "load_people_from_snapshot",
+    "person_blocks_sql",
     "person_keys_sql",
+    "query_blocks_sql",
     "query_keys_sql",
     "row_as_person_sql",
     "score_sql",
@@ -296,62 +302,158 @@ def person_keys_sql() -> str:
     ]"""
 
 
+_QUERY_NAME_KEYS = {
+    "nym": "CASE WHEN birth_month IS NOT NULL "
+    "THEN hash('nym', name_fold, birth_year, birth_month) END",
+    "nym_swapped": "CASE WHEN birth_day <= 12 "
+    "THEN hash('nym', name_fold, birth_year, birth_day) END",
+    "nmd": "CASE WHEN birth_day IS NOT NULL "
+    "THEN hash('nmd', name_fold, birth_month, birth_day) END",
+    "gd": "CASE WHEN birth_day IS NOT NULL "
+    "THEN hash('gd', name_last, birth_year, birth_month, birth_day) END",
+    "gd_swapped": "CASE WHEN birth_day <= 12 "
+    "THEN hash('gd', name_last, birth_year, birth_day, birth_month) END",
+    "sy": "CASE WHEN birth_year IS NOT NULL THEN hash('sy', name_sorted, birth_year) END",
+    "fl": "CASE WHEN birth_day IS NOT NULL "
+    "THEN hash('fl', name_first, name_last, birth_year, birth_month, birth_day) END",
+    "ny": "CASE WHEN birth_year IS NOT NULL THEN hash('ny', name_fold, birth_year) END",
+}
+"""The row's blocking keys built from its name and birth date (NULL when a part is missing);
+``_swapped`` read the birth date with day and month swapped."""
+
+_QUERY_COMMUNE_KEYS = {
+    "dc": "CASE WHEN birth_day IS NOT NULL "
+    "THEN hash('dc', birth_year, birth_month, birth_day, commune) END",
+    "nc": "CASE WHEN name_fold IS NOT NULL THEN hash('nc', name_fold, commune) END",
+    "nyc": "CASE WHEN name_fold IS NOT NULL AND birth_year IS NOT NULL "
+    "THEN hash('nyc', name_fold, birth_year, commune) END",
+}
+"""The row's blocking keys that include one of its address's communes (``commune``)."""
+
+
 def query_keys_sql(rows: str) -> str:
     """SQL: (input_row, k) for every blocking key of the query rows ``rows``; a key is never
     built from a missing value."""
     return f"""
     SELECT DISTINCT input_row, k FROM (
-        SELECT input_row, unnest([
-            CASE WHEN birth_month IS NOT NULL
-                THEN hash('nym', name_fold, birth_year, birth_month) END,
-            CASE WHEN birth_day <= 12 THEN hash('nym', name_fold, birth_year, birth_day) END,
-            CASE WHEN birth_day IS NOT NULL
-                THEN hash('nmd', name_fold, birth_month, birth_day) END,
-            CASE WHEN birth_day IS NOT NULL
-                THEN hash('gd', name_last, birth_year, birth_month, birth_day) END,
-            CASE WHEN birth_day <= 12
-                THEN hash('gd', name_last, birth_year, birth_day, birth_month) END,
-            CASE WHEN birth_year IS NOT NULL THEN hash('sy', name_sorted, birth_year) END,
-            CASE WHEN birth_day IS NOT NULL
-                THEN hash('fl', name_first, name_last, birth_year, birth_month, birth_day) END,
-            CASE WHEN birth_year IS NOT NULL THEN hash('ny', name_fold, birth_year) END
-        ]) AS k
+        SELECT input_row, unnest([{", ".join(_QUERY_NAME_KEYS.values())}]) AS k
         FROM ({rows}) WHERE name_fold IS NOT NULL
         UNION ALL
-        SELECT input_row, unnest([
-            CASE WHEN birth_day IS NOT NULL
-                THEN hash('dc', birth_year, birth_month, birth_day, commune) END,
-            CASE WHEN name_fold IS NOT NULL THEN hash('nc', name_fold, commune) END,
-            CASE WHEN name_fold IS NOT NULL AND birth_year IS NOT NULL
-                THEN hash('nyc', name_fold, birth_year, commune) END
-        ]) AS k
+        SELECT input_row, unnest([{", ".join(_QUERY_COMMUNE_KEYS.values())}]) AS k
         FROM (SELECT *, unnest(address_candidates) AS commune FROM ({rows}))
+    ) WHERE k IS NOT NULL
+    """
+
+
+def _keys(names: tuple[str, ...]) -> str:
+    keys = {**_QUERY_NAME_KEYS, **_QUERY_COMMUNE_KEYS}
+    return "[" + ", ".join(keys[n] for n in names) + "]"
+
+
+_REFINE_COMMUNE = ("nym", "nym_swapped", "nmd", "gd", "gd_swapped", "sy", "fl", "ny")
+"""Keys refined by the commune when their block is large (a person's namesakes born the same
+month, born on the same day of another year, sharing their given name and birth date...)."""
+
+
+def query_blocks_sql(rows: str) -> str:
+    """SQL: (input_row, k, d) for the blocking keys of the query rows ``rows``: each key ``k``
+    once with ``d`` NULL, and once for each *discriminator* ``d`` the row holds for it (see
+    :func:`person_blocks_sql`): a key whose block is too large is narrowed to
+    ``hash(k, d)``, the people of the block who also share ``d`` with the row."""
+    name_rows = f"SELECT * FROM ({rows}) WHERE name_fold IS NOT NULL"
+    by_commune = f"SELECT *, unnest(address_candidates) AS commune FROM ({rows})"
+    keys = _QUERY_NAME_KEYS
+    communes = _QUERY_COMMUNE_KEYS
+    return f"""
+    SELECT DISTINCT input_row, k, d FROM (
+        SELECT input_row, k, NULL AS d FROM ({query_keys_sql(rows)})
+        UNION ALL
+        SELECT input_row, unnest({_keys(_REFINE_COMMUNE)}) AS k, hash('C', commune) AS d
+        FROM ({by_commune}) WHERE name_fold IS NOT NULL
+        UNION ALL
+        SELECT input_row, {keys["nym"]}, hash('D', birth_year, birth_month, birth_day)
+        FROM ({name_rows}) WHERE birth_day IS NOT NULL
+        UNION ALL
+        SELECT input_row, {keys["nym_swapped"]}, hash('D', birth_year, birth_day, birth_month)
+        FROM ({name_rows}) WHERE birth_day IS NOT NULL
+        UNION ALL
+        SELECT input_row, {keys["sy"]}, hash('M', birth_year, birth_month)
+        FROM ({name_rows}) WHERE birth_month IS NOT NULL
+        UNION ALL
+        SELECT input_row, {communes["nyc"]}, hash('M', birth_year, birth_month)
+        FROM ({by_commune}) WHERE birth_month IS NOT NULL
+        UNION ALL
+        SELECT input_row, {communes["nc"]}, hash('Y', birth_year)
+        FROM ({by_commune}) WHERE birth_year IS NOT NULL
+    ) WHERE k IS NOT NULL
+    """
+
+
+def person_blocks_sql(people: str) -> str:
+    """SQL: (pid, k, d) for the blocking keys of the people ``people`` with each
+    discriminator that narrows them (``d`` never NULL): the commune for the keys of name and
+    birth date (:data:`_REFINE_COMMUNE`), the full birth date for name + birth month, the
+    birth month for the name's words + birth year and for name + year + commune, the birth year
+    for name + commune. The same expressions as :func:`query_blocks_sql`, from the person's
+    side."""
+    return f"""
+    SELECT pid, k, d FROM (
+        SELECT pid, unnest([
+            hash('nym', fold, yr, mo), hash('nmd', fold, mo, dy), hash('gd', last, yr, mo, dy),
+            hash('sy', sorted, yr), hash('fl', first, last, yr, mo, dy),
+            CASE WHEN mo IS NULL THEN hash('ny', fold, yr) END
+        ]) AS k, hash('C', commune) AS d
+        FROM ({people}) WHERE commune IS NOT NULL
+        UNION ALL
+        SELECT pid, hash('nym', fold, yr, mo), hash('D', yr, mo, dy) FROM ({people})
+        WHERE dy IS NOT NULL
+        UNION ALL
+        SELECT pid, unnest([hash('sy', sorted, yr), hash('nyc', fold, yr, commune)]),
+            hash('M', yr, mo)
+        FROM ({people}) WHERE mo IS NOT NULL
+        UNION ALL
+        SELECT pid, hash('nc', fold, commune), hash('Y', yr) FROM ({people})
     ) WHERE k IS NOT NULL
     """
 
 
 def _edits_sql(source: str) -> str:
     """SQL: (input_row, variant) for the one-digit variants of ``id_digits`` in ``source``:
-    substitutions and swaps of neighbours (12 digits), a digit added (11) or dropped (13)."""
-    digits = "(SELECT unnest(split('0123456789', '')) AS d)"
+    substitutions and swaps of neighbours (12 digits), a digit added (11) or dropped (13).
+    A variant is the 12-digit number as a BIGINT (integer arithmetic on the digits' places:
+    far cheaper than building strings); join it on :data:`_PID_NUMBERS`."""
+    base = (
+        "(SELECT input_row, TRY_CAST(id_digits AS BIGINT) AS x, length(id_digits) AS n "
+        f"FROM ({source}) WHERE length(id_digits) BETWEEN 11 AND 13)"
+    )
+    digit = "((x // p) % 10)"
     return f"""
-    SELECT input_row, substr(id_digits, 1, i) || d || substr(id_digits, i + 2) AS variant
-    FROM ({source}), range(0, 12) AS r(i), {digits}
-    WHERE length(id_digits) = 12 AND d <> substr(id_digits, i + 1, 1)
+    SELECT input_row, x + (d - {digit}) * p AS variant FROM (
+        SELECT b.*, d, CAST(pow(10, 11 - i) AS BIGINT) AS p
+        FROM {base} b, range(0, 12) AS r(i), range(0, 10) AS e(d) WHERE n = 12
+    ) WHERE d <> {digit}
     UNION ALL
-    SELECT input_row, substr(id_digits, 1, i) || substr(id_digits, i + 2, 1)
-        || substr(id_digits, i + 1, 1) || substr(id_digits, i + 3) AS variant
-    FROM ({source}), range(0, 11) AS r(i)
-    WHERE length(id_digits) = 12 AND substr(id_digits, i + 1, 1) <> substr(id_digits, i + 2, 1)
+    SELECT input_row, x + ({digit} - ((x // (p * 10)) % 10)) * (p * 10)
+        + (((x // (p * 10)) % 10) - {digit}) * p AS variant
+    FROM (
+        SELECT b.*, CAST(pow(10, 10 - i) AS BIGINT) AS p
+        FROM {base} b, range(0, 11) AS r(i) WHERE n = 12
+    ) WHERE {digit} <> ((x // (p * 10)) % 10)
     UNION ALL
-    SELECT input_row, substr(id_digits, 1, i) || d || substr(id_digits, i + 1) AS variant
-    FROM ({source}), range(0, 12) AS r(i), {digits}
-    WHERE length(id_digits) = 11
+    SELECT input_row, (x // p) * (p * 10) + d * p + x % p AS variant FROM (
+        SELECT b.*, d, CAST(pow(10, 11 - i) AS BIGINT) AS p
+        FROM {base} b, range(0, 12) AS r(i), range(0, 10) AS e(d) WHERE n = 11
+    )
     UNION ALL
-    SELECT input_row, substr(id_digits, 1, i) || substr(id_digits, i + 2) AS variant
-    FROM ({source}), range(0, 13) AS r(i)
-    WHERE length(id_digits) = 13
+    SELECT input_row, (x // (p * 10)) * p + x % p AS variant FROM (
+        SELECT b.*, CAST(pow(10, 12 - i) AS BIGINT) AS p
+        FROM {base} b, range(0, 13) AS r(i) WHERE n = 13
+    )
     """
+
+
+_PID_NUMBERS = "(SELECT pid, TRY_CAST(pid AS BIGINT) AS num FROM people WHERE length(pid) = 12)"
+"""The register's personal IDs as numbers, to join the variants of :func:`_edits_sql` on."""
 
 
 _PENDING = (
@@ -363,9 +465,20 @@ _PENDING = (
 _EDITED = "SELECT * FROM pend WHERE status <> 'mismatch' OR (name_bad AND date_bad)"
 
 BLOCK_CAP = 200
-"""A blocking key that more than this many register people share (a common name born in a
-given year, at national scale) yields no candidates: the row meets its person through its more
-specific keys (full birth date, commune), and the pairs stay in proportion to the rows."""
+"""A block that more than this many register people share yields no candidates: the row meets
+its person through its other keys."""
+
+REFINE_ABOVE = 6
+"""A blocking key that more than this many register people share is *refined*: a row that
+holds a discriminator for it (its commune, full birth date, birth month or year, see
+:func:`person_blocks_sql`) meets only the people of the block who share one of them, so that a
+row's candidates stop growing with the register (a common name born in a given month is a
+handful of people in a province's register and hundreds in a nation's). A row that holds no
+discriminator for the key (no address, only a birth year) still meets the whole block, up to
+:data:`BLOCK_CAP`. The keys are a union: a row whose discriminator is wrong (a move, a wrong
+day) meets its person through its other keys."""
+
+_LARGE = f"SELECT k FROM block_size WHERE n > {REFINE_ABOVE}"
 
 _CANDIDATE_STEPS = (
     "CREATE OR REPLACE TABLE cand_all (input_row BIGINT, pid VARCHAR)",
@@ -373,23 +486,41 @@ _CANDIDATE_STEPS = (
     "INSERT INTO cand_all SELECT g.input_row, p.pid FROM pend g "
     "JOIN people p ON p.legacy = g.id_digits",
     f"INSERT INTO cand_all SELECT e.input_row, p.pid FROM ({_edits_sql(_EDITED)}) e "
-    "JOIN people p ON p.pid = e.variant",
-    f"CREATE OR REPLACE TEMP TABLE pend_keys AS {query_keys_sql('SELECT * FROM pend')}",
-    # the register's side of the keys the rows hold, then the blocks small enough to use
+    f"JOIN {_PID_NUMBERS} p ON p.num = e.variant",
+    f"CREATE OR REPLACE TEMP TABLE pend_keys AS {query_blocks_sql('SELECT * FROM pend')}",
+    # the register's side of the keys the rows hold, and how many people share each
     f"""CREATE OR REPLACE TEMP TABLE person_keys AS
     SELECT pid, k FROM (SELECT pid, unnest({person_keys_sql()}) AS k FROM people)
     WHERE k IN (SELECT k FROM pend_keys)""",
+    "CREATE OR REPLACE TEMP TABLE block_size AS SELECT k, count(*) AS n FROM person_keys "
+    "GROUP BY ALL",
+    # small blocks whole; larger ones (up to the cap) for the rows that cannot narrow them
     f"""INSERT INTO cand_all SELECT g.input_row, p.pid
-    FROM pend_keys g
-    JOIN (SELECT * FROM person_keys WHERE k IN (
-        SELECT k FROM person_keys GROUP BY k HAVING count(*) <= {BLOCK_CAP})) p USING (k)""",
+    FROM (SELECT input_row, k, count(d) AS narrowing FROM pend_keys GROUP BY ALL) g
+    JOIN block_size b USING (k) JOIN person_keys p USING (k)
+    WHERE b.n <= {REFINE_ABOVE} OR (b.n <= {BLOCK_CAP} AND g.narrowing = 0)""",
+    # large blocks narrowed by a discriminator
+    f"""CREATE OR REPLACE TEMP TABLE pend_fine AS
+    SELECT DISTINCT input_row, hash(k, d) AS f FROM pend_keys
+    WHERE d IS NOT NULL AND k IN ({_LARGE})""",
+    f"""CREATE OR REPLACE TEMP TABLE person_fine AS
+    SELECT pid, f FROM (
+        SELECT pid, hash(k, d) AS f FROM ({person_blocks_sql("SELECT * FROM people")})
+    ) WHERE f IN (SELECT f FROM pend_fine)""",
+    f"""INSERT INTO cand_all SELECT g.input_row, p.pid
+    FROM pend_fine g
+    JOIN (SELECT * FROM person_fine WHERE f IN (
+        SELECT f FROM person_fine GROUP BY f HAVING count(*) <= {BLOCK_CAP})) p USING (f)""",
     "CREATE OR REPLACE TABLE cand AS SELECT DISTINCT input_row, pid FROM cand_all",
     "DROP TABLE cand_all",
     "DROP TABLE person_keys",
+    "DROP TABLE person_fine",
+    "DROP TABLE pend_fine",
 )
 """Candidates, one source at a time: the holder, the legacy number's owner, one-digit
 variants of the ID (for a ``mismatch`` row only when its name and birth date both disagree
-with the holder: probably someone else's number), and the people sharing a blocking key."""
+with the holder: probably someone else's number), and the people sharing a blocking key,
+narrowed by a discriminator where the key's block is large (:data:`REFINE_ABOVE`)."""
 
 
 # ----------------------------------------------------------------------------- the model
@@ -477,7 +608,7 @@ def estimate(con: duckdb.DuckDBPyConnection) -> Model:
         f"SELECT pid AS id_digits, 0 AS input_row FROM people ORDER BY hash(pid, 3) LIMIT {_SAMPLE}"
     )
     hits = con.execute(
-        f"SELECT count(*) FROM ({_edits_sql(sample)}) v JOIN people p ON p.pid = v.variant"
+        f"SELECT count(*) FROM ({_edits_sql(sample)}) v JOIN {_PID_NUMBERS} p ON p.num = v.variant"
     ).fetchall()[0][0]
     dates = counts["date"]
     off = dates.get("year_off", 0) + dates.get("else", 0)
@@ -618,12 +749,19 @@ def estimate_priors(con: duckdb.DuckDBPyConnection, people: int) -> dict[str, fl
 
 
 def _choose_sql(threshold: float) -> str:
+    """SQL: ``suggested`` from the posteriors; the best candidate is the one with the highest
+    score, and among equal scores (namesakes the row cannot tell apart) the smallest personal
+    ID, so that a rerun makes the same choice."""
     return f"""
     CREATE OR REPLACE TABLE suggested AS
     WITH best AS (
-        SELECT input_row, any_value(status) AS status, arg_max(pid, score) AS pid,
-            max(score) AS score, max(CASE WHEN pid = found_id THEN score END) AS holder_score
-        FROM ({_posterior()}) GROUP BY ALL
+        SELECT input_row, status, pid, score, holder_score FROM (
+            SELECT *, row_number() OVER (PARTITION BY input_row ORDER BY score DESC, pid)
+                    AS place,
+                max(CASE WHEN pid = found_id THEN score END) OVER (PARTITION BY input_row)
+                    AS holder_score
+            FROM ({_posterior()})
+        ) WHERE place = 1
     )
     SELECT input_row,
         CASE WHEN score >= {threshold!r} AND status <> 'deceased' THEN pid END AS suggested_id,
