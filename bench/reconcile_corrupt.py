@@ -658,13 +658,17 @@ def write_scale_file(
     seed: int = 11,
     rates: Rates | None = None,
     units: Units | None = None,
+    truth: Path | None = None,
 ) -> int:
     """A sectoral CSV of about ``rows`` rows with the same kinds of errors as
-    :func:`generate_file`, written by DuckDB in bulk (no truth): for the timing benchmarks at a
-    million rows and more, where a row-by-row generator would take longer than the run it
-    measures. Deterministic for a given seed (hash-based draws). Differences from the row-by-row
-    model: names are never NFD (lower case instead), nobody has moved, someone else's ID is a
-    stranger's, exact copies carry the same draws. Returns the rows written."""
+    :func:`generate_file`, written by DuckDB in bulk: for the benchmarks at a million rows and
+    more, where a row-by-row generator would take longer than the run it measures.
+    Deterministic for a given seed (hash-based draws). Differences from the row-by-row model:
+    names are never NFD (lower case instead), nobody has moved, someone else's ID is a
+    stranger's, exact copies carry the same draws. With ``truth``, also a Parquet file of the
+    truth, one row per data row: ``row`` (the CSV's STT), ``personal_id`` (whom the row
+    describes) and ``in_register`` (false for the people drawn from the outsiders). Returns the
+    rows written."""
     r = rates or Rates()
     units = units or Units.load()
     # bounded: at ten million rows the default (80% of the machine's memory) took 17 GB
@@ -691,11 +695,12 @@ def write_scale_file(
         WITH reg AS (SELECT * FROM read_parquet('{register}')),
         alive AS (SELECT *, lag(personal_id) OVER (ORDER BY personal_id) AS neighbour
                   FROM reg WHERE status = 'alive')
-        SELECT * FROM (SELECT * FROM alive ORDER BY hash(personal_id, {seed}) LIMIT {main})
-        UNION ALL SELECT * FROM (
+        SELECT *, true AS in_register FROM (
+            SELECT * FROM alive ORDER BY hash(personal_id, {seed}) LIMIT {main})
+        UNION ALL SELECT *, true FROM (
             SELECT *, personal_id AS neighbour FROM reg WHERE status = 'deceased'
             ORDER BY hash(personal_id, {seed}) LIMIT {dead})
-        UNION ALL SELECT * FROM (
+        UNION ALL SELECT *, false FROM (
             SELECT *, NULL AS neighbour FROM read_parquet('{outsiders}')
             ORDER BY hash(personal_id, {seed}) LIMIT {outside})
         """
@@ -756,7 +761,8 @@ def write_scale_file(
             END AS base_name,
             u4 AS name_style, u5 AS date_style, u6 AS sex_style, u7 AS address_style,
             w2, u8, h,
-            {born} AS born, sex, new_text, old_texts, permanent_address
+            {born} AS born, sex, new_text, old_texts, permanent_address,
+            personal_id AS true_id, in_register
         FROM v
         """
     )
@@ -816,6 +822,17 @@ def write_scale_file(
         ) TO '{path}' (HEADER, DELIMITER ',')
         """
     )
+    if truth is not None:  # the same rows in the same order (STT), what each one is
+        con.execute(
+            f"""
+            COPY (
+                SELECT row_number() OVER (ORDER BY sort_key) AS row, true_id AS personal_id,
+                    in_register
+                FROM (SELECT sort_key, true_id, in_register FROM written
+                      UNION ALL SELECT hash(sort_key), true_id, in_register FROM {copied})
+            ) TO '{truth}' (FORMAT parquet)
+            """
+        )
     written = int(con.execute("SELECT count(*) FROM written").fetchall()[0][0]) + exact
     con.close()
     return written

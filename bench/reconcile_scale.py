@@ -7,7 +7,10 @@ million people) split into a register snapshot (Parquet, the format of
 ``reconcile_corrupt`` written in bulk by DuckDB. Then runs
 ``dancu reconcile FILE --out DIR --register SNAPSHOT`` in a child process under
 ``/usr/bin/time`` and reports wall time, peak memory (maximum resident set size) and the stage
-timings of ``summary.json`` as JSON lines, with the machine's load average.
+timings of ``summary.json`` as JSON lines, with the machine's load average; then the run's
+suggestions and duplicates against the file's truth (written beside it as
+``*.truth.parquet``): precision and recall at a scale the row-by-row accuracy benchmark
+cannot reach.
 
     .venv/bin/python bench/reconcile_scale.py --citizens 1000000 --rows 1000000
     .venv/bin/python bench/reconcile_scale.py --citizens 10000000 --rows 10000000 \\
@@ -23,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -64,6 +68,56 @@ def build_nation(workdir: Path, citizens: int, seed: int) -> tuple[Path, Path]:
     return register, outsiders
 
 
+def accuracy(out: Path, truth: Path) -> dict[str, object]:
+    """Suggestions and duplicates of a run against the file's truth (``write_scale_file``).
+
+    A suggestion is due for a row whose status admits one (``not_found``, ``invalid_id``,
+    ``missing_id``, ``mismatch``) and whose person is in the register; it is right when it names
+    that person. A duplicate is due for every row whose person appeared in an earlier row, and
+    ``duplicate_of`` must then be the first such row."""
+    con = duckdb.connect(config={"memory_limit": "4GB"})
+    con.execute(
+        f"""
+        CREATE TEMP TABLE joined AS
+        SELECT r.row, r.status, r.suggested_id, r.duplicate_of, t.personal_id AS true_id,
+            t.in_register,
+            nullif(min(t.row) OVER (PARTITION BY t.personal_id), t.row) AS first_row
+        FROM read_parquet('{out / "results.parquet"}') r
+        JOIN read_parquet('{truth}') t ON t.row = r.row
+        """
+    )
+    eligible = "status IN ('not_found', 'invalid_id', 'missing_id', 'mismatch')"
+    counts = con.execute(
+        f"""
+        SELECT count(suggested_id),
+            count(*) FILTER (in_register AND suggested_id = true_id),
+            count(*) FILTER (in_register AND {eligible}),
+            count(*) FILTER (in_register AND {eligible} AND suggested_id = true_id),
+            count(duplicate_of),
+            count(*) FILTER (duplicate_of = first_row),
+            count(first_row)
+        FROM joined
+        """
+    ).fetchone()
+    con.close()
+    assert counts is not None  # an aggregate without GROUP BY has one row
+    made, right, due, found, dup_made, dup_right, dup_due = counts
+    precision = dup_right / dup_made if dup_made else 1.0
+    recall = dup_right / dup_due if dup_due else 1.0
+    return {
+        "suggestions": {
+            "made": made, "wrong": made - right,
+            "precision": round(right / made, 5) if made else 1.0,
+            "due": due, "recall": round(found / due, 5) if due else 1.0,
+        },
+        "duplicates": {
+            "found": dup_made, "due": dup_due, "precision": round(precision, 5),
+            "recall": round(recall, 5),
+            "f1": round(2 * precision * recall / (precision + recall), 5) if dup_right else 0.0,
+        },
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--citizens", type=int, default=1_000_000)
@@ -76,10 +130,11 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     register, outsiders = build_nation(args.workdir, args.citizens, args.seed)
     path = args.workdir / f"sectoral_{args.rows}_of_{args.citizens}.csv"
-    if not path.exists():
+    truth = path.with_suffix(".truth.parquet")
+    if not path.exists() or not truth.exists():
         started = time.perf_counter()
         written = write_scale_file(register, outsiders, path, args.rows, seed=args.seed + 4,
-                                   units=Units.load())  # fmt: skip
+                                   units=Units.load(), truth=truth)  # fmt: skip
         emit(
             bench="reconcile_scale_setup", step="file", rows=written,
             mb=round(path.stat().st_size / 1e6), seconds=round(time.perf_counter() - started, 1),
@@ -108,6 +163,7 @@ def main() -> None:
             load_average_before=[round(x, 1) for x in load_before],
             load_average_after=[round(x, 1) for x in os.getloadavg()],
         )  # fmt: skip
+        emit(bench="reconcile_scale_accuracy", citizens=args.citizens, **accuracy(out, truth))
 
 
 if __name__ == "__main__":

@@ -162,7 +162,9 @@ class GroupCommitter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self.purged_at = 0.0
-        engine: Engine = sessions.kw["bind"]
+        # the bind may be a Connection (tests run in an outer transaction): its engine's
+        # parameters, since the committer opens connections of its own
+        engine: Engine = sessions.kw["bind"].engine
         self._postgres = engine.dialect.name == "postgresql"
         self.connect_args: dict[str, Any] = {}
         if self._postgres:  # the engine's own connection parameters, for psycopg directly
