@@ -348,3 +348,23 @@ def test_a_file_without_ids_gives_missing_id_and_identity_duplicates(
     assert [r["status"] for r in results] == ["missing_id"] * 3
     # a name without diacritics is the same name (CONTRACTS §3 field agreement)
     assert [r["duplicate_of"] for r in results] == ["", "1", "1"]
+
+
+def test_the_same_name_and_birth_date_under_two_unknown_numbers_are_two_people(
+    registered: Session, tmp_path: Path
+) -> None:
+    # Nobody in the register is called so; in a national file the same name, birth date and
+    # sex under two well-formed numbers is two outsiders, each with an ID of their own.
+    results = _check(
+        registered,
+        tmp_path,
+        [
+            ["", "001190000123", "Lê Thị Mới", "01/01/2000", "Nữ", "Phường Hồng Hà, Hà Nội"],
+            ["", "036190000456", "Lê Thị Mới", "01/01/2000", "Nữ", "Xã Tân Hòa, Tỉnh Hưng Yên"],
+            ["", "001190000123", "Lê Thị Mới", "01/01/2000", "Nữ", "Phường Hồng Hà, Hà Nội"],
+            # one digit off the second's: the same outsider, the number mistyped
+            ["", "036190000459", "Lê Thị Mới", "01/01/2000", "Nữ", "Xã Tân Hòa, Tỉnh Hưng Yên"],
+        ],
+    )
+    assert [r["status"] for r in results] == ["not_found"] * 4
+    assert [r["duplicate_of"] for r in results] == ["", "", "1", "2"]

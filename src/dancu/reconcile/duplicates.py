@@ -8,11 +8,15 @@ are about one person:
   the person confidently found by the suggestion track;
 * the unknown number it gives (``not_found``, ``invalid_id``): two rows with the same number
   the register does not hold are about the same outsider;
-* the identity it gives (folded name, full birth date, sex), unless rows resolved to
-  different people share it (namesakes);
+* the identity it gives (folded name, full birth date, sex), unless rows that name
+  different people share it (namesakes): rows resolved to different people, or to a person
+  and a number the register does not hold, or to two such numbers. In ten million rows the
+  same name, birth date and sex is often two people, one of them an outsider with an ID of
+  their own;
 * for a row about nobody found, its best match *within the file* when the model of
   :mod:`dancu.reconcile.linkage` says the two rows describe one person with high probability
-  (an outsider written twice, once with a typo or without diacritics).
+  (an outsider written twice, once with a typo or without diacritics), unless the two rows
+  give personal IDs more than one typo apart.
 
 Labels then spread along the keys (the smallest row number wins) until nothing changes.
 """
@@ -48,8 +52,8 @@ CREATE OR REPLACE TEMP TABLE persons AS
 _KEYS = """
 CREATE OR REPLACE TABLE row_keys AS
 WITH r AS (SELECT * FROM persons), namesakes AS (
-    SELECT ident FROM r WHERE person IS NOT NULL AND ident IS NOT NULL
-    GROUP BY ident HAVING count(DISTINCT person) > 1
+    SELECT ident FROM r WHERE coalesce(person, number) IS NOT NULL AND ident IS NOT NULL
+    GROUP BY ident HAVING count(DISTINCT coalesce(person, number)) > 1
 )
 SELECT input_row, 'p:' || person AS k, true AS resolved FROM r WHERE person IS NOT NULL
 UNION ALL SELECT input_row, 'i:' || number, false FROM r WHERE number IS NOT NULL
@@ -105,14 +109,25 @@ def _link_within_file(con: duckdb.DuckDBPyConnection, model: Model) -> None:
         JOIN unresolved g USING (input_row)
         JOIN others r ON r.pid = o.pid
     """
+    # Two rows giving personal IDs more than one typo apart (a digit changed, or two
+    # neighbours swapped) are two people, however alike the rest: in a national file the same
+    # name, birth date and sex often are, and the ID is what sets them apart.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE numbers AS "
+        "SELECT input_row, regexp_replace(id_norm, '[^0-9]', '', 'g') AS n FROM checked "
+        "WHERE length(regexp_replace(id_norm, '[^0-9]', '', 'g')) = 12"
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE links AS
         SELECT input_row, other FROM (
-            SELECT input_row, CAST(pid AS BIGINT) AS other, log_bf, row_number() OVER (
-                PARTITION BY input_row ORDER BY log_bf DESC, CAST(pid AS BIGINT)) AS place
-            FROM ({suggest.score_sql(model, pairs, "g", "r", compare_ids=False)})
-            WHERE CAST(pid AS BIGINT) <> input_row
+            SELECT s.input_row, CAST(s.pid AS BIGINT) AS other, s.log_bf, row_number() OVER (
+                PARTITION BY s.input_row ORDER BY s.log_bf DESC, CAST(s.pid AS BIGINT)) AS place
+            FROM ({suggest.score_sql(model, pairs, "g", "r", compare_ids=False)}) s
+            LEFT JOIN numbers mine ON mine.input_row = s.input_row
+            LEFT JOIN numbers theirs ON theirs.input_row = CAST(s.pid AS BIGINT)
+            WHERE CAST(s.pid AS BIGINT) <> s.input_row
+                AND NOT coalesce(damerau_levenshtein(mine.n, theirs.n) > 1, false)
         ) WHERE place = 1 AND log_bf >= {cut!r}
         """
     )
