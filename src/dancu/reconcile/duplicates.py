@@ -114,8 +114,7 @@ def _link_within_file(con: duckdb.DuckDBPyConnection, model: Model) -> None:
     # name, birth date and sex often are, and the ID is what sets them apart.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE numbers AS "
-        "SELECT input_row, regexp_replace(id_norm, '[^0-9]', '', 'g') AS n FROM checked "
-        "WHERE length(regexp_replace(id_norm, '[^0-9]', '', 'g')) = 12"
+        "SELECT input_row, id_digits AS n FROM rows WHERE length(id_digits) = 12"
     )
     con.execute(
         f"""
