@@ -5,11 +5,14 @@ Imported only when one of these commands runs (``dancu.cli`` loads its commands 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from dancu import bootstrap
 from dancu.cli import console
@@ -33,6 +36,22 @@ def open_engine() -> Engine:
     return engine
 
 
+@contextmanager
+def _loading(
+    label: str,
+) -> Iterator[tuple[Session, Callable[[int], None], Callable[[int], None]]]:
+    """One loading command's unit of work with its progress bar: ``(session, advance,
+    set_total)``. On SQLite the load of an empty register is written in place
+    (``first_load.written_in_place``) until the commit, which is inside this block."""
+    engine = open_engine()
+    with (
+        first_load.written_in_place(engine),
+        console.progress(label) as (advance, set_total),
+        unit_of_work(make_sessionmaker(engine)) as session,
+    ):
+        yield session, advance, set_total
+
+
 @seed_cli.command()
 def seed(
     citizens: Annotated[int, typer.Option(min=1, max=200_000_000, help="How many people.")],
@@ -42,14 +61,8 @@ def seed(
 ) -> None:
     """Generate a realistic synthetic population of N citizens, deterministic for a given seed."""
 
-    engine = open_engine()
-    factory = make_sessionmaker(engine)
     try:
-        with (
-            first_load.written_in_place(engine),
-            console.progress("seeding") as (advance, set_total),
-            unit_of_work(factory) as session,
-        ):
+        with _loading("seeding") as (session, advance, set_total):
             set_total(citizens)
             weights = bootstrap.commune_weights(session)
             report = seeding.seed(session, citizens, seed, weights, progress=advance)
@@ -76,14 +89,8 @@ def registry_import(
     """Load citizens in the interchange format. All-or-nothing unless --skip-invalid."""
 
     settings = get_settings()
-    engine = open_engine()
-    factory = make_sessionmaker(engine)
     try:
-        with (
-            first_load.written_in_place(engine),
-            console.progress("importing") as (advance, set_total),
-            unit_of_work(factory) as session,
-        ):
+        with _loading("importing") as (session, advance, set_total):
             report = importer.import_file(
                 session,
                 file,
