@@ -159,6 +159,17 @@ def test_every_page_an_official_uses_has_no_serious_violations(
         browser, site, _official(site, "tinh-pa-a11y", "province_officer", world.pa)
     )
     _serve_axe(officer.context, site)
+    forms = (
+        "/registry/births/new",
+        f"/registry/citizens/{child}/death?version=1",
+        f"/registry/citizens/{child}/move?version=1",
+        f"/registry/citizens/{child}/temporary?version=1",
+        f"/registry/citizens/{child}/correct?version=1",
+        "/registry/households/HH-W1/move",
+        "/registry/households/HH-W1/split",
+        "/registry/households/HH-W1/head",
+        f"/registry/duplicates/{site.pair_id}",
+    )
     for path in (
         "/registry",
         "/registry?q=tran&purpose=citizen_request",
@@ -168,32 +179,14 @@ def test_every_page_an_official_uses_has_no_serious_violations(
         f"/registry/citizens/{father}?purpose=citizen_request",
         f"/registry/citizens/{child}?purpose=citizen_request",
         f"/registry/citizens/{world.far['personal_id']}?purpose=citizen_request",  # 403 page
-        "/registry/births/new",
-        f"/registry/citizens/{child}/death?version=1",
-        f"/registry/citizens/{child}/move?version=1",
-        f"/registry/citizens/{child}/temporary?version=1",
-        f"/registry/citizens/{child}/correct?version=1",
-        "/registry/households/HH-W1/move",
-        "/registry/households/HH-W1/split",
-        "/registry/households/HH-W1/head",
         "/registry/duplicates",
-        f"/registry/duplicates/{site.pair_id}",
+        *forms,
         "/registry/quality",
         "/registry/quality/findings?kind=incomplete",
     ):
         _visit(officer, site, path, found)
     # Each workflow form sent empty: the errors beside the fields are checked too.
-    for path in (
-        "/registry/births/new",
-        f"/registry/citizens/{child}/death?version=1",
-        f"/registry/citizens/{child}/move?version=1",
-        f"/registry/citizens/{child}/temporary?version=1",
-        f"/registry/citizens/{child}/correct?version=1",
-        "/registry/households/HH-W1/move",
-        "/registry/households/HH-W1/split",
-        "/registry/households/HH-W1/head",
-        f"/registry/duplicates/{site.pair_id}",
-    ):
+    for path in forms:
         officer.goto(f"{site.base}{path}")
         officer.locator("main form[method='post'] button[type='submit']").first.click()
         expect(officer.locator("#form-errors")).to_be_visible()
