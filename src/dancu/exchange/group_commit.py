@@ -119,7 +119,9 @@ class _LoopGroups:
         outcomes: list[Outcome | BaseException]
         try:
             if self.connection is None or self.connection.closed:
-                self.connection = await psycopg.AsyncConnection.connect(**committer.connect_args)
+                self.connection = await psycopg.AsyncConnection.connect(
+                    **committer.connect_args, autocommit=True
+                )
             outcomes = list(
                 await commit_group_pg_async(self.connection, jobs, now=now, purge=purge)
             )

@@ -149,7 +149,7 @@ def _allowed(
 # and two upserts per client. Rows are upserted in key order (no deadlock between workers).
 PG_ADMIT_SQL = """
 WITH wanted AS (
-  SELECT * FROM unnest(%(ids)b::text[], %(counts)b::int[]) AS w(client_id, n)
+  SELECT * FROM unnest(%(ids)s::text[], %(counts)s::int[]) AS w(client_id, n)
 ), active AS (
   SELECT c.client_id, c.per_minute, c.per_day, wanted.n
   FROM api_client AS c JOIN wanted USING (client_id)
