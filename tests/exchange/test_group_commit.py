@@ -4,7 +4,9 @@ its log entry."""
 from __future__ import annotations
 
 import asyncio
+import time
 
+import psycopg
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
@@ -146,3 +148,29 @@ async def test_after_a_failed_group_the_next_one_commits(
         logged = audit.search(session, actor=partner.client_id).items
         assert [entry.request_id for entry in logged] == ["g2"]
         assert audit.verify(session).intact
+
+
+def test_a_refused_batch_hands_its_pooled_connection_back_as_it_came(app: FastAPI) -> None:
+    """A batch runs on a pooled connection switched to autocommit for its own BEGIN and
+    COMMIT; refused mid-transaction (a client with no right to verify), it must leave that
+    connection idle and transactional again, with nothing counted."""
+    engine = app.state.sessions.kw["bind"].engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the plain-connection batch transaction is PostgreSQL's")
+    with unit_of_work(app.state.sessions) as session:
+        partner = add_partner(session)
+    jobs = [_job("dc_nobody", n=n) for n in range(3)] + [_job(partner.client_id, n=3)]
+    raw = engine.raw_connection()
+    try:
+        conn = raw.driver_connection
+        with pytest.raises(ClientSuspended):
+            verify_service.commit_group_pg(conn, jobs, now=time.time(), whole=True)
+        assert conn.autocommit is False
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    finally:
+        raw.close()
+    with unit_of_work(app.state.sessions) as session:
+        counted = session.scalars(
+            select(ClientUsage.count).where(ClientUsage.client_id == partner.client_id)
+        ).all()
+    assert counted == []

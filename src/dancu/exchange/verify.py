@@ -259,14 +259,23 @@ def commit_group_pg(
     except StopIteration as done:
         outcomes: list[Outcome] = done.value
         return outcomes
-    except BaseException:
-        if not conn.closed and conn.info.transaction_status != _IDLE:
-            conn.execute("ROLLBACK")
-        raise
     finally:
         cursor.close()
-        if not conn.closed and conn.info.transaction_status == _IDLE:
-            conn.autocommit = autocommit
+        _hand_back(conn, autocommit)
+
+
+def _hand_back(conn: psycopg.Connection[Any], autocommit: bool) -> None:
+    """Roll back what a failed round trip left open and give the connection its own mode
+    back: a pooled connection's next user expects transactions. A connection that cannot be
+    restored is closed, so that the pool discards it instead of lending it in autocommit."""
+    if conn.closed:
+        return
+    try:
+        if conn.info.transaction_status != _IDLE:
+            conn.execute("ROLLBACK")
+        conn.autocommit = autocommit
+    except psycopg.Error:
+        conn.close()
 
 
 async def commit_group_pg_async(
