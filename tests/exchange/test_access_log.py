@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import unicodedata
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dancu.audit import service as audit
 from dancu.audit.exceptions import InvalidAccessEntry
+from dancu.audit.models import AccessLog
 from dancu.audit.service import AccessEntry
 from tests.audit.factories import PERSON_A, PERSON_B, entry
 
@@ -87,28 +88,61 @@ def test_exactly_the_control_and_separator_characters_are_refused() -> None:
 @given(
     actor=_TEXT, organization=_TEXT, purpose=_TEXT,
     request_ids=st.lists(st.none() | _TEXT, min_size=1, max_size=5),
-    fields=st.lists(_FIELD, min_size=1, max_size=4),
+    fields=st.lists(_FIELD, min_size=1, max_size=4), result=st.none() | _TEXT,
 )  # fmt: skip
-def test_the_rows_written_are_the_values_linked(
+def test_link_hashes_each_entry_as_documented(
     actor: str, organization: str, purpose: str, request_ids: list[str | None],
-    fields: list[str],
+    fields: list[str], result: str | None,
 ) -> None:  # fmt: skip
-    """``link`` writes each row from the text it hashed: the same rows as the values."""
+    """``link`` fills the shared part of the canonical text once per shape: every hash is
+    still the documented one, and every entry chains to the one before."""
     values = audit.prepare(
         [
-            entry(actor=actor, organization=organization, purpose=purpose, fields=fields,
-                  request_id=request_id, actor_kind="client", channel="verify")
-            for request_id in request_ids
+            entry(actor=actor, organization=organization, purpose=purpose,
+                  fields=fields if i % 2 else ["sex"], request_id=request_id, result=result,
+                  actor_kind="client", channel="verify")
+            for i, request_id in enumerate(request_ids)
         ]
     )  # fmt: skip
-    rows: list[str] = []
-    head = audit.link(values, audit.Anchor(41, "b" * 64), rows)
+    head = audit.link(values, audit.Anchor(41, "b" * 64), audit.PgRows())
     assert head.entry_id == 41 + len(request_ids)
-    expected = [
-        {k: audit.utc_text(v) if isinstance(v, dt.datetime) else v for k, v in row.items()}
-        for row in values
-    ]
-    assert json.loads(audit.pg_insert_rows(rows)) == expected
+    previous = "b" * 64
+    for row in values:
+        assert row["prev_hash"] == previous
+        assert row["entry_hash"] == audit.compute_hash(row)
+        previous = row["entry_hash"]
+
+
+# request ids and texts that an array literal or a JSON document must quote or escape
+_AWKWARD = [None, "r-1", "NULL", "null", "a,b", "{x}", 'có "dấu" \\ ở đây', "a b", "'", "Ω:1"]
+
+
+def test_the_rows_written_are_the_values_linked(session: Session, is_postgres: bool) -> None:
+    """PostgreSQL: the arrays and shapes ``PG_INSERT_SQL`` is given store exactly the values
+    that were hashed, and the chain verifies."""
+    if not is_postgres:
+        pytest.skip("PG_INSERT_SQL is PostgreSQL's")
+    audit.record(session, [entry()])
+    values = audit.prepare(
+        [
+            entry(personal_id=PERSON_B if i % 3 else PERSON_A, request_id=request_id,
+                  purpose=_AWKWARD[-1 - i] or "p", result=None if i % 2 else "match",
+                  fields=["sex"] if i % 2 else ["full_name", "birth_date"])
+            for i, request_id in enumerate(_AWKWARD)
+        ]
+    )  # fmt: skip
+    rows = audit.PgRows()
+    head = audit.link(values, audit.head(session), rows)
+    driver = session.connection().connection.driver_connection
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute(audit.PG_INSERT_SQL, rows.params())
+    assert audit.head(session) == head
+    stored = session.execute(
+        select(*(getattr(AccessLog, c) for c in values[0])).where(AccessLog.id > 1)
+        .order_by(AccessLog.id)
+    ).all()  # fmt: skip
+    assert [dict(row._mapping) for row in stored] == values
+    assert audit.verify(session).intact
 
 
 @given(request_id=st.text(max_size=70) | st.from_regex(r"[0-9A-Za-z:._ -]{0,70}", fullmatch=True))

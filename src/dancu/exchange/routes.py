@@ -55,7 +55,7 @@ from dancu.exchange.schemas import (
 )
 from dancu.exchange.tokens import AccessToken, ClientCache, ClientState, TokenValidator
 from dancu.exchange.verify import Answer, Job, active_clients, commit_group_pg, verify_many
-from dancu.registry.agreement import parse_claim
+from dancu.registry.agreement import ClaimReader, parse_claim
 
 log = logging.getLogger(__name__)
 
@@ -399,16 +399,17 @@ async def verify_batch(request: Request) -> Response:
     request_id = _request_id(request)
     jobs: list[Job] = []
     problems: list[Problem] = []
+    read = ClaimReader().read  # each distinct name, date and sex of the batch read once
+    client_id, organization = token.client_id, client.organization
     for position, item in enumerate(items, start=1):
         stated_here = item.get("purpose")
         purpose = batch_purpose if stated_here is None else _purpose(client, stated_here, position)
         try:
-            claim = parse_claim(item, row=position)
+            claim = read(item, row=position)
         except ValidationFailed as exc:
             problems.extend(exc.problems)
             continue
-        jobs.append(Job(claim, token.client_id, client.organization, purpose,
-                        f"{request_id}:{position}"))  # fmt: skip
+        jobs.append(Job(claim, client_id, organization, purpose, f"{request_id}:{position}"))
     if problems:
         shown = "; ".join(f"item {p.row}, {p.field}: {p.reason}" for p in problems[:10])
         raise ValidationFailed(f"{len(problems)} problem(s): {shown}", problems)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg.pq import Escaping, TransactionStatus
@@ -53,9 +53,8 @@ _COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One verification to answer and log."""
+class Job(NamedTuple):
+    """One verification to answer and log (a named tuple: a batch builds ten thousand)."""
 
     claim: Claim
     client_id: str
@@ -177,7 +176,7 @@ def active_clients(session: Session, client_ids: Iterable[str]) -> dict[str, tup
 # or more through the ORM: (1) BEGIN, every client's status and quota count in one statement,
 # the register read (``= ANY``), the append lock and the chain's head (two statements: under
 # READ COMMITTED the head is read after the lock is granted); (2) the entries (one INSERT, the
-# rows as one JSON parameter) and COMMIT. Each round trip is one query string (``_trip_sql``). A
+# varying values as arrays) and COMMIT. Each round trip is one query string (``_trip_sql``). A
 # batch takes the lock in a round trip of its own, after comparing its items. The steps are
 # written once (``_group_steps``, no I/O) and sent by a synchronous or an asynchronous driver.
 
@@ -504,9 +503,9 @@ def _group_steps(jobs: Sequence[Job], *, now: float, whole: bool, purge: bool) -
     if give_back:
         final.append(_Statement(quota.PG_GIVE_BACK_SQL, give_back, many=True))
     if values:
-        texts: list[str] = []
-        audit.link(values, audit.Anchor(last[0][0], last[0][1]) if last else None, texts)
-        final.append(_Statement(audit.PG_INSERT_SQL, [audit.pg_insert_rows(texts)]))
+        log_rows = audit.PgRows()
+        audit.link(values, audit.Anchor(last[0][0], last[0][1]) if last else None, log_rows)
+        final.append(_Statement(audit.PG_INSERT_SQL, log_rows.params()))
     final.append(_COMMIT)
     try:
         yield final
