@@ -112,7 +112,7 @@ def _listed(exc: ValidationFailed) -> list[tuple[int | None, str | None, str]]:
 
 def _schema(session: Session) -> dict[str, Any]:
     """Indexes, keys and column defaults of the tables a large load sets aside, and the foreign
-    keys of every table (some refer to the primary keys a load on PostgreSQL sets aside)."""
+    keys of every table (some refer to the tables a load writes)."""
     found = inspect(session.connection())
     tables = ("citizen", "household", "residence")
     return {
@@ -186,8 +186,6 @@ def test_a_problem_of_the_whole_file_gives_way_with_the_full_report_and_schema_i
 ) -> None:
     monkeypatch.setattr(importer, "BULK_FROM_ROWS", 1)
     schema = _schema(session)
-    # On PostgreSQL a large first load sets the primary keys aside: building them again must
-    # refuse an ID or a household head twice just as the keys did during the load.
     first = person(legacy_id_number="987654321", household_id="HH-F", relationship_to_head="head")
     bad = person(**change)
     if bad["personal_id"] == "FIRST":

@@ -8,9 +8,7 @@ multi-row inserts on SQLite), with no staging table, and the whole-file checks r
 loaded tables:
 
 - an ID twice: the primary key of ``citizen`` refuses the second row;
-- a household with two heads: the primary key of ``household`` refuses the second head
-  (a large load on PostgreSQL builds both keys once the rows are in, :class:`_KeysAside`: they
-  refuse then);
+- a household with two heads: the primary key of ``household`` refuses the second head;
 - a legacy number twice, a father, mother or spouse who is nobody, a household with no head:
   one query each.
 
@@ -275,48 +273,6 @@ class _Defaults:
             self._alter(table, defaults)
 
 
-class _KeysAside:
-    """PostgreSQL: the primary keys of ``citizen`` and ``household`` set aside during a large
-    first load, with the foreign keys (of any table) that refer to them, and built again by
-    :meth:`rebuild`, in the load's transaction.
-
-    A primary key kept during COPY is a million insertions at random places of its B-tree; one
-    built afterwards is a sort (measured at 1M people: COPY with the key 7.5 s, without it
-    2.3 s plus 1.9 s to build it). It refuses an ID (or a household head) twice just the same,
-    only at the end of the load instead of at the row: the load then gives way as before. The
-    constraints are read from the catalogue, so that a foreign key added by a later migration
-    is set aside and restored too.
-    """
-
-    _TABLES = ("citizen", "household")
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        rows = session.execute(
-            text(
-                """SELECT c.contype, c.conrelid::regclass::text, c.conname,
-                          pg_get_constraintdef(c.oid)
-                   FROM pg_constraint c
-                   WHERE (c.contype = 'p' AND c.conrelid = ANY(CAST(:tables AS regclass[])))
-                      OR (c.contype = 'f' AND c.confrelid = ANY(CAST(:tables AS regclass[])))
-                   ORDER BY c.contype DESC, c.conname"""
-            ),
-            {"tables": list(self._TABLES)},
-        ).all()
-        # Primary keys first ('p' sorts after 'f', hence DESC), then what refers to them.
-        self.constraints: list[tuple[str, str, str]] = [
-            (str(table), str(name), str(definition)) for _, table, name, definition in rows
-        ]
-
-    def drop(self) -> None:
-        for table, name, _ in reversed(self.constraints):
-            self.session.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
-
-    def rebuild(self) -> None:
-        for table, name, definition in self.constraints:
-            self.session.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
-
-
 class _Writer:
     """Writes checked batches into the three tables; returns (people, households)."""
 
@@ -434,9 +390,6 @@ def load(
     aside = bulk.SetAside(session, list(TABLES)) if bulk_load else None
     if aside:
         aside.drop()
-    keys = _KeysAside(session) if bulk_load and postgres else None
-    if keys:
-        keys.drop()
     writer: _Writer = (
         _PostgresWriter(session, _Defaults(session, batch_id, now) if bulk_load else None)
         if postgres
@@ -457,8 +410,6 @@ def load(
             raise GiveWay("no valid row")
         households = writer.finish()
         lap("write")
-        if keys:
-            keys.rebuild()  # refuses an ID or a household head twice
     except (IntegrityError, driver_errors) as exc:
         raise GiveWay(f"refused by the database: {str(exc).splitlines()[0]}") from exc
     if aside:
