@@ -795,7 +795,8 @@ def link(values: list[dict[str, Any]], last: Anchor | None, rows: PgRows | None 
 
 
 # PostgreSQL, for a writer holding its own psycopg connection (the verification group
-# commit): the same lock, head and rows as ``append``, as plain statements it can pipeline.
+# commit): the same lock, head and rows as ``append``, as plain statements it can send
+# together in one round trip.
 PG_LOCK_SQL = f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})"
 PG_HEAD_SQL = "SELECT id, entry_hash FROM access_log ORDER BY id DESC LIMIT 1"
 _SHAPE_COLUMNS = (

@@ -10,8 +10,9 @@ the register, appends the log entries (``audit.service.record``, one lock
 and one head read per batch), commits, and only then releases the waiting requests.
 
 On PostgreSQL the committer is not a thread but a task on the event loop, with an
-asynchronous psycopg connection of its own: it runs the group's transaction in two
-pipelined round trips (``verify.commit_group_pg_async``) while the loop goes on reading
+asynchronous psycopg connection of its own (autocommit; its statements prepared once): it
+runs the group's transaction in two round trips of one query string each
+(``verify.commit_group_pg_async``) while the loop goes on reading
 requests, and resolves their futures directly (no queue between threads, no wake-up of the
 loop from another thread, no contention for the GIL). On SQLite, whose calls block, the
 committer is a thread taking the ORM path (``_admit`` and ``verify_many``).
