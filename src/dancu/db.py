@@ -24,6 +24,13 @@ NAMING_CONVENTION = {
 }
 
 
+def pg_array_element(value: str) -> str:
+    """``value`` as one element of a PostgreSQL array literal (``'{"a b","c\\"d"}'``):
+    double-quoted, with its backslashes and double quotes escaped, so that commas, braces,
+    spaces and the word NULL stay text."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

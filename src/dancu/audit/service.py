@@ -64,6 +64,7 @@ from dancu.audit.exceptions import (
     InvalidAnchor,
 )
 from dancu.audit.models import AccessLog
+from dancu.db import pg_array_element
 from dancu.enums import AccessChannel, ActorKind
 from dancu.errors import Problem
 
@@ -751,7 +752,7 @@ def _array_item(value: str | None) -> str:
         return "NULL"
     if _PLAIN_REQUEST_ID.fullmatch(value):
         return value if value.upper() != "NULL" else f'"{value}"'
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return pg_array_element(value)
 
 
 def link(values: list[dict[str, Any]], last: Anchor | None, rows: PgRows | None = None) -> Anchor:

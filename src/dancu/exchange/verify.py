@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from dancu.audit import service as audit
 from dancu.audit.exceptions import ChainConflict
+from dancu.db import pg_array_element
 from dancu.enums import AccessChannel, ActorKind, ClientStatus, LifeStatus
 from dancu.exchange import quota
 from dancu.exchange.exceptions import ClientSuspended, QuotaExceeded
@@ -382,13 +383,12 @@ class PgLiterals:
 
 
 def _array_element(value: object) -> str:
-    """One element of an array literal: a number as is, text double-quoted with its
-    backslashes and double quotes escaped."""
+    """One element of an array literal: a number as is, text quoted (``db.pg_array_element``)."""
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str):
         raise TypeError(f"no array element for a {type(value).__name__}")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return pg_array_element(value)
 
 
 def _trip_sql(

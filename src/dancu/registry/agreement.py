@@ -189,9 +189,7 @@ class ClaimReader:
         found_address = self._addresses.get(address) if type(address) is str else None
         if (
             type(number) is str
-            and len(number) in (9, 12)
-            and number.isdigit()
-            and number.isascii()
+            and vn_ids.is_legacy_id(number)  # digits only: ``normalise_id`` would not change it
             and parts is not None
             and (born is None or birth is not None)
             and (sex is None or found_sex is not None)
