@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dancu.audit import bulk
 from dancu.audit import service as audit
 from dancu.audit.exceptions import InvalidAccessEntry
 from dancu.audit.models import AccessLog
@@ -40,12 +41,12 @@ def test_the_fast_hash_is_the_documented_hash(
         "organization": organization, "personal_id": PERSON_A, "prev_hash": "a" * 64,
         "purpose": purpose, "request_id": request_id, "result": result,
     }  # fmt: skip
-    assert audit.fast_hash(values) == audit.compute_hash(values)
+    assert bulk.fast_hash(values) == audit.compute_hash(values)
 
 
 def test_append_continues_the_chain_that_verify_checks(session: Session) -> None:
     audit.record(session, [entry()])
-    head = audit.append(
+    head = bulk.append(
         session,
         [
             entry(personal_id=PERSON_B, request_id=f"r{i}", purpose='có "dấu" \\ ở đây')
@@ -61,12 +62,12 @@ def test_append_continues_the_chain_that_verify_checks(session: Session) -> None
 
 def test_append_checks_every_entry_like_record(session: Session) -> None:
     with pytest.raises(InvalidAccessEntry) as caught:
-        audit.append(session, [entry(), entry(personal_id="123"), entry(request_id="\x00")])
+        bulk.append(session, [entry(), entry(personal_id="123"), entry(request_id="\x00")])
     assert [(p.row, p.field) for p in caught.value.problems] == [
         (2, "personal_id"), (3, "request_id"),
     ]  # fmt: skip
     assert audit.head(session) is None
-    assert audit.append(session, []) is None
+    assert bulk.append(session, []) is None
 
 
 def test_exactly_the_control_and_separator_characters_are_refused() -> None:
@@ -76,13 +77,13 @@ def test_exactly_the_control_and_separator_characters_are_refused() -> None:
     }
     for ch in sorted(forbidden):
         with pytest.raises(InvalidAccessEntry):
-            audit.prepare([entry(purpose=f"a{ch}b")])
+            bulk.prepare([entry(purpose=f"a{ch}b")])
     allowed = [
         chr(c) for c in range(0x110000)
         if chr(c) not in forbidden and unicodedata.category(chr(c)) != "Cs"
     ]  # fmt: skip
     chunks = ["a" + "".join(allowed[i : i + 250]) + "b" for i in range(0, len(allowed), 250)]
-    assert len(audit.prepare([entry(purpose=chunk) for chunk in chunks])) == len(chunks)
+    assert len(bulk.prepare([entry(purpose=chunk) for chunk in chunks])) == len(chunks)
 
 
 @given(
@@ -96,7 +97,7 @@ def test_link_hashes_each_entry_as_documented(
 ) -> None:  # fmt: skip
     """``link`` fills the shared part of the canonical text once per shape: every hash is
     still the documented one, and every entry chains to the one before."""
-    values = audit.prepare(
+    values = bulk.prepare(
         [
             entry(actor=actor, organization=organization, purpose=purpose,
                   fields=fields if i % 2 else ["sex"], request_id=request_id, result=result,
@@ -104,7 +105,7 @@ def test_link_hashes_each_entry_as_documented(
             for i, request_id in enumerate(request_ids)
         ]
     )  # fmt: skip
-    head = audit.link(values, audit.Anchor(41, "b" * 64), audit.PgRows())
+    head = bulk.link(values, audit.Anchor(41, "b" * 64), bulk.PgRows())
     assert head.entry_id == 41 + len(request_ids)
     previous = "b" * 64
     for row in values:
@@ -123,7 +124,7 @@ def test_the_rows_written_are_the_values_linked(session: Session, is_postgres: b
     if not is_postgres:
         pytest.skip("PG_INSERT_SQL is PostgreSQL's")
     audit.record(session, [entry()])
-    values = audit.prepare(
+    values = bulk.prepare(
         [
             entry(personal_id=PERSON_B if i % 3 else PERSON_A, request_id=request_id,
                   purpose=_AWKWARD[-1 - i] or "p", result=None if i % 2 else "match",
@@ -131,11 +132,11 @@ def test_the_rows_written_are_the_values_linked(session: Session, is_postgres: b
             for i, request_id in enumerate(_AWKWARD)
         ]
     )  # fmt: skip
-    rows = audit.PgRows()
-    head = audit.link(values, audit.head(session), rows)
+    rows = bulk.PgRows()
+    head = bulk.link(values, audit.head(session), rows)
     driver = session.connection().connection.driver_connection
     with driver.cursor() as cursor:  # type: ignore[union-attr]
-        cursor.execute(audit.PG_INSERT_SQL, rows.params())
+        cursor.execute(bulk.PG_INSERT_SQL, rows.params())
     assert audit.head(session) == head
     stored = session.execute(
         select(*(getattr(AccessLog, c) for c in values[0])).where(AccessLog.id > 1)
@@ -152,7 +153,7 @@ def test_a_request_id_is_checked_alike_first_or_later_in_a_batch(request_id: str
 
     def checked(entries: list[AccessEntry], position: int) -> str | InvalidAccessEntry | None:
         try:
-            return audit.prepare(entries)[position]["request_id"]  # type: ignore[no-any-return]
+            return bulk.prepare(entries)[position]["request_id"]  # type: ignore[no-any-return]
         except InvalidAccessEntry as exc:
             return exc
 

@@ -56,7 +56,7 @@ async def test_a_failed_commit_fails_every_request_of_the_batch(
     def broken(*_args: object) -> None:
         raise OSError("no space left on device")
 
-    monkeypatch.setattr(verify_service.audit, "link", broken)  # both backends chain with it
+    monkeypatch.setattr(verify_service.bulk, "link", broken)  # both backends chain with it
     committer = GroupCommitter(app.state.sessions)
     try:
         results = await asyncio.gather(
@@ -126,7 +126,7 @@ async def test_after_a_failed_group_the_next_one_commits(
     """A failed group leaves the committer usable (on PostgreSQL it opens a new connection)."""
     with unit_of_work(app.state.sessions) as session:
         partner = add_partner(session)
-    link = verify_service.audit.link
+    link = verify_service.bulk.link
     calls: list[int] = []
 
     def fails_once(*args: object) -> object:
@@ -135,7 +135,7 @@ async def test_after_a_failed_group_the_next_one_commits(
             raise OSError("no space left on device")
         return link(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(verify_service.audit, "link", fails_once)
+    monkeypatch.setattr(verify_service.bulk, "link", fails_once)
     committer = GroupCommitter(app.state.sessions)
     try:
         with pytest.raises(AccessLogUnavailable):

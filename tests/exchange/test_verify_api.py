@@ -196,7 +196,7 @@ async def test_no_answer_without_its_log_entry(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(verify_service.audit, "link", broken)
+    monkeypatch.setattr(verify_service.bulk, "link", broken)
     response = await _verify(http, token, personal_id=ALIVE, sex="M")
     error = _error(response, 503, "access_log_unavailable")
     assert "match" not in response.text and "nothing was answered" in error["message"]
@@ -418,8 +418,13 @@ async def test_a_batch_answers_in_order_and_logs_every_item(
     ]
     with app.state.sessions() as session:
         logged = audit.search(session, actor=partner.client_id, limit=10).items
-    assert sorted((e.request_id or "").rsplit(":", 1)[1] for e in logged) == ["1", "2", "3", "4"]
-    assert {e.purpose for e in logged} == {PURPOSE, OTHER_PURPOSE}
+        intact = audit.verify(session).intact
+    assert len({e.id for e in logged}) == 1, "a batch is one entry of the chain"
+    assert [e.item for e in logged] == [1, 2, 3, 4]
+    assert [e.request_id for e in logged] == [f"{body['request_id']}:{n}" for n in range(1, 5)]
+    assert [e.purpose for e in logged] == [PURPOSE, PURPOSE, OTHER_PURPOSE, PURPOSE]
+    assert [e.result for e in logged] == ["match", "not_found", "match", "mismatch"]
+    assert intact
 
 
 async def test_a_batch_over_10000_items_is_refused(http: httpx.AsyncClient, token: str) -> None:

@@ -23,6 +23,7 @@ from playwright.sync_api import Browser, expect
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dancu.audit import bulk
 from dancu.audit import service as audit
 from dancu.config import Settings
 from dancu.db import make_engine
@@ -321,6 +322,36 @@ def test_auditor_filters_the_access_log_by_client_organisation_person_and_time(
     person = world.home[0]["personal_id"]
     by_person = client.get("/audit", params={"personal_id": person, "actor": "dc_bank_two"})
     assert "dc_bank_two" in by_person.text and "dc_bank_one" not in by_person.text
+
+
+def test_auditor_sees_each_person_of_a_batch_verification(
+    session: Session, world: World, staff: Staff, client_for: ClientFor
+) -> None:
+    people = [member["personal_id"] for member in world.home[:3]]
+    bulk.append_batch(
+        session,
+        bulk.BatchEntry(
+            actor="dc_bank_batch",
+            actor_kind="client",
+            organization=BANK,
+            purpose=PURPOSE,
+            channel="verify",
+            request_id="ab" * 16,
+            items=[bulk.BatchItem(n, person, ["sex", "status"], "match") for n, person in
+                   enumerate(people, start=1)],
+        ),
+    )  # fmt: skip
+    client = client_for(staff.auditor)
+    page = client.get("/audit", params={"actor": "dc_bank_batch"})
+    assert page.status_code == 200
+    rows = re.findall(r"<tr><td>(\d+)\.(\d+)</td>", page.text)
+    assert [item for _, item in rows] == ["1", "2", "3"] and len({e for e, _ in rows}) == 1
+    for person in people:
+        assert person in page.text
+    api = client.get("/api/v1/registry/access-log", params={"personal_id": people[1]})
+    assert api.status_code == 200, api.text
+    (view,) = api.json()["items"]
+    assert (view["item"], view["personal_id"], view["fields"]) == (2, people[1], ["sex", "status"])
 
 
 def test_an_access_log_query_without_person_organisation_or_client_says_so_beside_them(

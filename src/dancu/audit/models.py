@@ -18,7 +18,9 @@ from sqlalchemy import (
     Dialect,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
+    Text,
     TypeDecorator,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -73,6 +75,12 @@ class AccessLog(Base):
             "actor_kind IN ('official', 'client', 'citizen', 'system')", name="actor_kind"
         ),
         CheckConstraint("purpose <> ''", name="purpose"),
+        # one person (personal_id), or a batch of people (item_count items in access_log_item)
+        CheckConstraint(
+            "(personal_id IS NULL AND item_count >= 1) "
+            "OR (personal_id IS NOT NULL AND item_count IS NULL)",
+            name="person_or_items",
+        ),
         Index("ix_access_log_personal_id_occurred_at", "personal_id", "occurred_at"),
         Index("ix_access_log_organization_occurred_at", "organization", "occurred_at"),
         Index("ix_access_log_actor_occurred_at", "actor", "occurred_at"),
@@ -86,9 +94,9 @@ class AccessLog(Base):
     actor: Mapped[str] = mapped_column(String(100))
     actor_kind: Mapped[str] = mapped_column(String(8))
     organization: Mapped[str | None] = mapped_column(String(200))
-    # The person whose data was read.
-    personal_id: Mapped[str] = mapped_column(String(12))
-    # Names of the fields read, sorted and without repeats.
+    # The person whose data was read; None for a batch entry (its people are its items).
+    personal_id: Mapped[str | None] = mapped_column(String(12))
+    # Names of the fields read, sorted and without repeats (of a batch: of all its items).
     fields: Mapped[list[str]] = mapped_column(JSON)
     purpose: Mapped[str] = mapped_column(String(300))
     channel: Mapped[str] = mapped_column(String(20))
@@ -96,3 +104,33 @@ class AccessLog(Base):
     result: Mapped[str | None] = mapped_column(String(40))
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
+    # A batch entry's number of items (rows of access_log_item); None for one person's entry.
+    item_count: Mapped[int | None] = mapped_column(Integer)
+
+
+class AccessLogItem(Base):
+    """One person of a batch entry: who was read, which fields, with which result.
+
+    ``item`` is the person's position in the batch request (1, 2, 3 …; a position may be
+    missing, for an item that named no person, such as a legacy number not in the register).
+    ``fields`` are the field names joined by commas, sorted and without repeats (a name
+    never holds a comma). ``purpose`` is None when the item's purpose is the entry's.
+
+    The items are part of their entry's hash (docs/audit.md), so ``audit.verify`` detects
+    an item changed, deleted or added. There is no foreign key to ``access_log``: a check
+    per row would cost as much as the row; ``verify`` also reports items whose entry does
+    not exist. The one secondary index serves the citizen's view and the search by person.
+    """
+
+    __tablename__ = "access_log_item"
+    __table_args__ = (
+        PrimaryKeyConstraint("entry_id", "item"),
+        Index("ix_access_log_item_personal_id_entry_id", "personal_id", "entry_id"),
+    )
+
+    entry_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    item: Mapped[int] = mapped_column(Integer)
+    personal_id: Mapped[str] = mapped_column(String(12))
+    fields: Mapped[str] = mapped_column(Text)
+    result: Mapped[str | None] = mapped_column(String(40))
+    purpose: Mapped[str | None] = mapped_column(String(300))

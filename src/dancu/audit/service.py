@@ -3,7 +3,7 @@
 Every read of a person's data is recorded with ``record`` in the reader's own transaction, so
 an access that is not logged does not happen (whoever opened the session commits; this module
 only flushes). ``verify`` recomputes the chain; ``for_person`` is the citizen's view and
-``search`` the auditor's.
+``search`` the auditor's. Bulk writers (group commit, batches) are in ``dancu.audit.bulk``.
 
 The hash of an entry
 --------------------
@@ -20,6 +20,13 @@ order, and ``occurred_at`` in UTC as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (always six
 digits). In Python::
 
     json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+A batch entry (``dancu.audit.bulk.append_batch``: many people read in one request) has no
+``personal_id`` (``null``) and one more key, ``items`` (between ``id`` and ``occurred_at`` in
+the sorted order): a JSON array of its items in item order, each an array ``[item,
+personal_id, fields, result, purpose]`` (``fields`` an array of strings, ``purpose`` ``null``
+when it is the entry's). An entry without items has no ``items`` key, so every entry written
+before batch entries existed keeps its exact bytes.
 
 ``prev_hash`` of the first entry (id 1) is 64 zeros (``GENESIS_HASH``); every other entry's
 ``prev_hash`` is the ``entry_hash`` of the entry whose id is one less. Text values never
@@ -53,7 +60,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Select, func, insert, select, text
+from sqlalchemy import Integer, Row, Select, Text, cast, func, null, select, text, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,8 +70,7 @@ from dancu.audit.exceptions import (
     InvalidAccessQuery,
     InvalidAnchor,
 )
-from dancu.audit.models import AccessLog
-from dancu.db import pg_array_element
+from dancu.audit.models import AccessLog, AccessLogItem
 from dancu.enums import AccessChannel, ActorKind
 from dancu.errors import Problem
 
@@ -117,7 +123,18 @@ _TEXT_LIMITS = {
 _ACTOR_KINDS = frozenset(kind.value for kind in ActorKind)
 _CHANNELS = frozenset(channel.value for channel in AccessChannel)
 _NEEDS_ORGANIZATION = frozenset({ActorKind.OFFICIAL.value, ActorKind.CLIENT.value})
-_COLUMNS = tuple(getattr(AccessLog, name) for name in (*HASHED_COLUMNS, "entry_hash"))
+_COLUMNS = tuple(getattr(AccessLog, name) for name in (*HASHED_COLUMNS, "entry_hash", "item_count"))
+_ITEM_COLUMNS: tuple[Any, ...] = (
+    AccessLogItem.entry_id,
+    AccessLogItem.item,
+    AccessLogItem.personal_id,
+    AccessLogItem.fields,
+    AccessLogItem.result,
+    AccessLogItem.purpose,
+)
+# The most items one batch entry may hold (the verification batch's own limit): ``verify``
+# holds one entry's items in memory at a time.
+MAX_ITEMS = 10_000
 
 
 class AccessEntry(NamedTuple):
@@ -160,6 +177,7 @@ class LinkProblem(StrEnum):
     UNREADABLE = "unreadable"  # a stored value cannot be read back at all
     ANCHOR_MISMATCH = "anchor_mismatch"  # the anchored entry has another hash
     ANCHOR_MISSING = "anchor_missing"  # the log ends before the anchored entry
+    STRAY_ITEMS = "stray_items"  # batch items stored under an entry that is not in the log
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +202,32 @@ class VerifyResult:
         return self.broken is None
 
 
+class AccessView(NamedTuple):
+    """One read of one person as the citizen and the auditor see it: an entry that names
+    one person, or one item of a batch entry (``item`` its position in the batch; then
+    ``fields``, ``result`` and ``purpose`` are the item's, and ``request_id`` is the batch's
+    followed by ``:`` and the position, as the partner's batch answered it)."""
+
+    id: int
+    item: int | None
+    occurred_at: dt.datetime
+    actor: str
+    actor_kind: str
+    organization: str | None
+    personal_id: str
+    fields: list[str]
+    purpose: str
+    channel: str
+    request_id: str | None
+    result: str | None
+
+
 @dataclass(slots=True)
 class AccessPage:
-    """One page of access log entries, newest first, and whether more follow."""
+    """One page of the log's reads of people (``AccessView``), newest first, and whether
+    more follow."""
 
-    items: list[AccessLog]
+    items: list[AccessView]
     limit: int
     offset: int
     has_more: bool
@@ -207,24 +246,45 @@ def _utc_text(value: dt.datetime) -> str:
     return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond:06d}Z"
 
 
-def canonical_bytes(values: Mapping[Any, Any]) -> bytes:
-    """The exact bytes whose SHA-256 is an entry's hash (see the module docstring)."""
+class StoredItem(NamedTuple):
+    """One item of a batch entry as stored in ``access_log_item`` (``fields`` joined by
+    commas; ``purpose`` None when it is the entry's)."""
+
+    item: int
+    personal_id: str
+    fields: str
+    result: str | None
+    purpose: str | None
+
+
+def canonical_bytes(values: Mapping[Any, Any], items: Sequence[StoredItem] | None = None) -> bytes:
+    """The exact bytes whose SHA-256 is an entry's hash (see the module docstring); ``items``
+    for a batch entry."""
     document = {name: values[name] for name in HASHED_COLUMNS}
     occurred_at = document["occurred_at"]
     if isinstance(occurred_at, dt.datetime):
         document["occurred_at"] = utc_text(occurred_at)
+    if items is not None:
+        document["items"] = [
+            [i.item, i.personal_id, i.fields.split(","), i.result, i.purpose] for i in items
+        ]
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
         "utf-8"
     )
 
 
-def compute_hash(values: Mapping[Any, Any]) -> str:
-    """The ``entry_hash`` of an entry with these column values."""
-    return hashlib.sha256(canonical_bytes(values)).hexdigest()
+def compute_hash(values: Mapping[Any, Any], items: Sequence[StoredItem] | None = None) -> str:
+    """The ``entry_hash`` of an entry with these column values (and items, for a batch)."""
+    return hashlib.sha256(canonical_bytes(values, items)).hexdigest()
 
 
 def _text(
-    position: int, name: str, value: str | None, problems: list[Problem], *, required: bool
+    position: int | None,
+    name: str,
+    value: str | None,
+    problems: list[Problem],
+    *,
+    required: bool,
 ) -> str | None:
     if value is None:
         if required:
@@ -247,7 +307,7 @@ def _text(
     return cleaned
 
 
-def _field_names(position: int, fields: Sequence[str], problems: list[Problem]) -> list[str]:
+def _field_names(position: int | None, fields: Sequence[str], problems: list[Problem]) -> list[str]:
     if isinstance(fields, str) or not isinstance(fields, Sequence):
         problems.append(Problem(position, "fields", "must be a list of field names"))
         return []
@@ -267,9 +327,16 @@ def _field_names(position: int, fields: Sequence[str], problems: list[Problem]) 
 
 
 def _validated(
-    position: int, entry: AccessEntry, now: dt.datetime, problems: list[Problem]
+    position: int | None,
+    entry: AccessEntry,
+    now: dt.datetime,
+    problems: list[Problem],
+    *,
+    batch: bool = False,
 ) -> dict[str, Any]:
-    """The column values of one entry, or problems appended (then the values are unusable)."""
+    """The column values of one entry, or problems appended (then the values are unusable).
+    A ``batch`` entry's ``personal_id`` is ignored and stored as None: its items name its
+    people."""
     kind = str(entry.actor_kind)
     if kind not in _ACTOR_KINDS:
         problems.append(
@@ -280,7 +347,9 @@ def _validated(
         problems.append(
             Problem(position, "channel", f"must be one of {', '.join(sorted(_CHANNELS))}")
         )
-    if not isinstance(entry.personal_id, str) or not _PERSONAL_ID.fullmatch(entry.personal_id):
+    if not batch and (
+        not isinstance(entry.personal_id, str) or not _PERSONAL_ID.fullmatch(entry.personal_id)
+    ):
         problems.append(Problem(position, "personal_id", "must be a 12-digit personal ID number"))
     organization = _text(
         position,
@@ -299,7 +368,7 @@ def _validated(
         "actor": _text(position, "actor", entry.actor, problems, required=True),
         "actor_kind": kind,
         "organization": organization,
-        "personal_id": entry.personal_id,
+        "personal_id": None if batch else entry.personal_id,
         "fields": _field_names(position, entry.fields, problems),
         "purpose": _text(position, "purpose", entry.purpose, problems, required=True),
         "channel": channel,
@@ -392,8 +461,45 @@ class _Unreadable:
     error: str
 
 
-def _stream(session: Session, batch_size: int) -> Iterator[Row[Any] | _Unreadable]:
-    """Every entry in id order, ``batch_size`` at a time; stops after an unreadable one.
+def _items_query(after_id: int, until_id: int) -> Select[Any]:
+    """The items stored under entries ``after_id`` (excluded) to ``until_id``, in order,
+    streamed (a window of batch entries can hold millions)."""
+    query: Select[Any] = (
+        select(*_ITEM_COLUMNS)
+        .where(AccessLogItem.entry_id > after_id, AccessLogItem.entry_id <= until_id)
+        .order_by(AccessLogItem.entry_id, AccessLogItem.item)
+        .execution_options(yield_per=10_000)
+    )
+    return query
+
+
+def _with_items(
+    session: Session, rows: Sequence[Row[Any]], after_id: int
+) -> Iterator[tuple[Row[Any], list[StoredItem]]]:
+    """Each row with the items stored under its id (any entry: items under an entry that has
+    none are tampering too), merged from one ordered query over the window. Items under an
+    id missing from the window go with the next row, whose gap ``verify`` reports first. At
+    most ``MAX_ITEMS + 1`` items are kept per entry: enough to tell that there are too many."""
+    result = session.execute(_items_query(after_id, rows[-1].id))
+    try:
+        stored = iter(result)
+        pending = next(stored, None)
+        for row in rows:
+            items: list[StoredItem] = []
+            while pending is not None and pending.entry_id <= row.id:
+                if len(items) <= MAX_ITEMS:
+                    items.append(StoredItem(*pending[1:]))
+                pending = next(stored, None)
+            yield row, items
+    finally:
+        result.close()
+
+
+def _stream(
+    session: Session, batch_size: int
+) -> Iterator[tuple[Row[Any] | _Unreadable, list[StoredItem]]]:
+    """Every entry in id order with its items, ``batch_size`` entries at a time; stops after
+    an unreadable one.
 
     Plain rows, not ORM objects, so the session's identity map does not grow with the log.
     When a batch cannot be read, it is read again one entry at a time to find the culprit and
@@ -412,19 +518,62 @@ def _stream(session: Session, batch_size: int) -> Iterator[Row[Any] | _Unreadabl
             ).all()
             for entry_id in ids:
                 try:
-                    yield session.execute(_batch_query(entry_id - 1, 1)).one()
+                    row = session.execute(_batch_query(entry_id - 1, 1)).one()
                 except (ValueError, TypeError) as exc:
-                    yield _Unreadable(entry_id, type(exc).__name__)
+                    yield _Unreadable(entry_id, type(exc).__name__), []
                     return
+                yield from _with_items(session, [row], entry_id - 1)
             rows = []
             after_id = ids[-1] if ids else after_id
             if len(ids) < batch_size:
                 return
             continue
-        yield from rows
+        if rows:
+            yield from _with_items(session, rows, after_id)
         if len(rows) < batch_size:
             return
         after_id = rows[-1].id
+
+
+def _items_problem(row: Row[Any], items: list[StoredItem]) -> str | None:
+    """What is wrong with the items stored under an entry, before its hash is checked."""
+    if row.item_count is None:
+        if items:
+            return (
+                f"entry {row.id} names one person but items are stored under it: they were "
+                "added outside dancu"
+            )
+        return None
+    if len(items) != row.item_count:
+        stored = f"more than {MAX_ITEMS:,}" if len(items) > MAX_ITEMS else f"{len(items):,}"
+        return (
+            f"entry {row.id} lists {row.item_count:,} items but {stored} are stored under it: "
+            "items were deleted or added"
+        )
+    return None
+
+
+def _hash_of(row: Row[Any], items: list[StoredItem]) -> str | None:
+    """The hash of a stored entry; None if its stored values cannot be serialised (altered
+    with raw SQL)."""
+    try:
+        return compute_hash(row._mapping, items if row.item_count is not None else None)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _stray_items(session: Session, last_id: int) -> int | None:
+    """An entry id with items stored under it outside the chain (before entry 1 or after
+    ``last_id``), or None."""
+    after = session.scalar(
+        select(AccessLogItem.entry_id)
+        .where(AccessLogItem.entry_id > last_id)
+        .order_by(AccessLogItem.entry_id)
+        .limit(1)
+    )
+    if after is not None:
+        return after
+    return session.scalar(select(AccessLogItem.entry_id).where(AccessLogItem.entry_id < 1).limit(1))
 
 
 def verify(
@@ -433,7 +582,8 @@ def verify(
     """Recompute the chain in id order, ``batch_size`` entries at a time (bounded memory),
     and report the first broken link: a gap in the ids (deleted entries), a ``prev_hash``
     that is not the previous entry's hash (deleted, inserted or rehashed entries), or a
-    content that does not match its own hash (a changed entry).
+    content that does not match its own hash (a changed entry, or a batch entry's item
+    changed, deleted or added), and items stored under no entry of the chain.
 
     ``anchor``, an entry id and hash published earlier, also catches what the chain alone
     cannot: a rewrite of the whole chain up to that entry, and entries deleted from the end.
@@ -451,7 +601,7 @@ def verify(
         log.warning("access log broken at entry %d: %s", entry_id, problem.value)
         return VerifyResult(count, last, BrokenLink(entry_id, problem, detail))
 
-    for row in _stream(session, batch_size):
+    for row, items in _stream(session, batch_size):
         expected_id = last.entry_id + 1 if last else 1
         if row.id != expected_id:
             missing = (
@@ -477,7 +627,10 @@ def verify(
                 f"expected {expected_prev}): an entry was changed and rehashed, deleted or "
                 "inserted here",
             )
-        if compute_hash(row._mapping) != row.entry_hash:
+        problem = _items_problem(row, items)
+        if problem is not None:
+            return broken(row.id, LinkProblem.ALTERED, problem)
+        if _hash_of(row, items) != row.entry_hash:
             return broken(
                 row.id,
                 LinkProblem.ALTERED,
@@ -499,6 +652,14 @@ def verify(
             LinkProblem.ANCHOR_MISSING,
             f"the log ends at entry {end} but entry {anchor.entry_id} was anchored: "
             "entries were deleted from the end",
+        )
+    stray = _stray_items(session, last.entry_id if last else 0)
+    if stray is not None:
+        return broken(
+            stray,
+            LinkProblem.STRAY_ITEMS,
+            f"items are stored under entry {stray}, which is not in the log: they were added "
+            "outside dancu, or their entry was deleted from the end",
         )
     log.info("access log intact: %d entries", count)
     return VerifyResult(count, last, None)
@@ -524,26 +685,91 @@ def _check_personal_id(personal_id: str) -> None:
         )
 
 
-def _page(session: Session, query: Select[AccessLog], limit: int, offset: int) -> AccessPage:
-    rows = list(
-        session.scalars(
-            query.order_by(AccessLog.occurred_at.desc(), AccessLog.id.desc())
-            .limit(limit + 1)
-            .offset(offset)
-        )
+def _view_columns(items: bool) -> tuple[Any, ...]:
+    """The columns of ``AccessView``: of an entry alone, or of an entry joined to its items
+    (outer: an entry without items keeps its own person, fields and result)."""
+    item = AccessLogItem
+    return (
+        AccessLog.id,
+        (item.item if items else cast(null(), Integer)).label("item"),
+        AccessLog.occurred_at,
+        AccessLog.actor,
+        AccessLog.actor_kind,
+        AccessLog.organization,
+        (
+            func.coalesce(item.personal_id, AccessLog.personal_id)
+            if items
+            else AccessLog.personal_id
+        ).label("personal_id"),
+        AccessLog.fields,
+        (item.fields if items else cast(null(), Text)).label("item_fields"),
+        (func.coalesce(item.purpose, AccessLog.purpose) if items else AccessLog.purpose).label(
+            "purpose"
+        ),
+        AccessLog.channel,
+        AccessLog.request_id,
+        (func.coalesce(item.result, AccessLog.result) if items else AccessLog.result).label(
+            "result"
+        ),
     )
-    return AccessPage(items=rows[:limit], limit=limit, offset=offset, has_more=len(rows) > limit)
+
+
+def _view(row: Row[Any]) -> AccessView:
+    if row.item is None:
+        return AccessView(
+            row.id, None, row.occurred_at, row.actor, row.actor_kind, row.organization,
+            row.personal_id, row.fields, row.purpose, row.channel, row.request_id, row.result,
+        )  # fmt: skip
+    request_id = f"{row.request_id}:{row.item}" if row.request_id is not None else None
+    return AccessView(
+        row.id, row.item, row.occurred_at, row.actor, row.actor_kind, row.organization,
+        row.personal_id, row.item_fields.split(","), row.purpose, row.channel, request_id,
+        row.result,
+    )  # fmt: skip
+
+
+def _views(
+    session: Session, personal_id: str | None, where: list[Any], limit: int, offset: int
+) -> AccessPage:
+    """One page of views of the entries matching ``where`` (conditions on ``access_log``),
+    newest first; with ``personal_id``, only that person's: the entries naming them and the
+    batch items naming them (a union, each side on its own index)."""
+    query: Select[Any]
+    if personal_id is None:
+        query = (
+            select(*_view_columns(True))
+            .select_from(AccessLog)
+            .outerjoin(AccessLogItem, AccessLogItem.entry_id == AccessLog.id)
+            .where(*where)
+            .order_by(AccessLog.occurred_at.desc(), AccessLog.id.desc(), AccessLogItem.item)
+        )
+    else:
+        alone = select(*_view_columns(False)).where(AccessLog.personal_id == personal_id, *where)
+        in_batches = (
+            select(*_view_columns(True))
+            .select_from(AccessLogItem)
+            .join(AccessLog, AccessLog.id == AccessLogItem.entry_id)
+            .where(AccessLogItem.personal_id == personal_id, *where)
+        )
+        both = union_all(alone, in_batches).subquery()
+        query = select(both).order_by(both.c.occurred_at.desc(), both.c.id.desc(), both.c.item)
+    rows = session.execute(query.limit(limit + 1).offset(offset)).all()
+    return AccessPage(
+        items=[_view(row) for row in rows[:limit]],
+        limit=limit,
+        offset=offset,
+        has_more=len(rows) > limit,
+    )
 
 
 def for_person(
     session: Session, personal_id: str, *, limit: int = 20, offset: int = 0
 ) -> AccessPage:
-    """Who read this person's data, newest first: the citizen's own view (e-ID portal)."""
+    """Who read this person's data, newest first: the citizen's own view (e-ID portal),
+    with the person's items of batch entries among the rest."""
     _page_args(limit, offset)
     _check_personal_id(personal_id)
-    return _page(
-        session, select(AccessLog).where(AccessLog.personal_id == personal_id), limit, offset
-    )
+    return _views(session, personal_id, [], limit, offset)
 
 
 def search(
@@ -562,10 +788,9 @@ def search(
     (exclusive). At least one of person, organisation or actor is required, so that every
     query uses one of the log's indexes."""
     _page_args(limit, offset)
-    query = select(AccessLog)
+    where: list[Any] = []
     if personal_id is not None:
         _check_personal_id(personal_id)
-        query = query.where(AccessLog.personal_id == personal_id)
     for name, value, column in (
         ("organization", organization, AccessLog.organization),
         ("actor", actor, AccessLog.actor),
@@ -576,7 +801,7 @@ def search(
             raise InvalidAccessQuery(
                 f"{name} must not be empty", [Problem(None, name, "must not be empty")]
             )
-        query = query.where(column == unicodedata.normalize("NFC", value).strip())
+        where.append(column == unicodedata.normalize("NFC", value).strip())
     if personal_id is None and organization is None and actor is None:
         raise InvalidAccessQuery(
             "give a personal ID, an organisation or an actor",
@@ -592,259 +817,7 @@ def search(
             "since must not be later than until", [Problem(None, "since", "later than until")]
         )
     if since is not None:
-        query = query.where(AccessLog.occurred_at >= since)
+        where.append(AccessLog.occurred_at >= since)
     if until is not None:
-        query = query.where(AccessLog.occurred_at < until)
-    return _page(session, query, limit, offset)
-
-
-# --------------------------------------------------------------------------------------------
-# Bulk appends (group commit, batch verification)
-# --------------------------------------------------------------------------------------------
-
-_encode_text = json.encoder.encode_basestring  # what json.dumps uses with ensure_ascii=False
-
-
-def _json_text(value: str | None) -> str:
-    return "null" if value is None else _encode_text(value)
-
-
-# the values many entries share (who, kind, channel, organisation, purpose, result)
-_shared_text = lru_cache(maxsize=4096)(_json_text)
-
-
-def fast_hash(values: Mapping[str, Any]) -> str:
-    """``compute_hash`` of values validated by this module, without building a dictionary
-    for ``json.dumps``: the same bytes (the tests compare them), several times faster."""
-    return hashlib.sha256(canonical_text(values).encode("utf-8")).hexdigest()
-
-
-def canonical_text(values: Mapping[str, Any]) -> str:
-    """``canonical_bytes`` (decoded) of values validated by this module, from its shape."""
-    return _fill(_shape(values), values["id"], values)
-
-
-def _fill(shape: tuple[str, ...], entry_id: int, values: Mapping[str, Any]) -> str:
-    """The canonical text of an entry of this ``shape`` (see :func:`_shape`)."""
-    return (
-        f"{shape[0]}{entry_id}{shape[1]}{_json_text(values['personal_id'])}{shape[2]}"
-        f"{values['prev_hash']}{shape[3]}{_json_text(values['request_id'])}{shape[4]}"
-    )
-
-
-def _shape(values: Mapping[str, Any]) -> tuple[str, str, str, str, str]:
-    """``canonical_text`` cut around what differs from entry to entry (id, person, previous
-    hash, request id): the five pieces around them, for the entries that share the rest."""
-    return (
-        f'{{"actor":{_shared_text(values["actor"])},'
-        f'"actor_kind":{_shared_text(values["actor_kind"])},'
-        f'"channel":{_shared_text(values["channel"])},'
-        f'"fields":[{",".join(map(_encode_text, values["fields"]))}],"id":',
-        f',"occurred_at":"{utc_text(values["occurred_at"])}",'
-        f'"organization":{_shared_text(values["organization"])},"personal_id":',
-        ',"prev_hash":"',
-        f'","purpose":{_shared_text(values["purpose"])},"request_id":',
-        f',"result":{_shared_text(values["result"])}}}',
-    )
-
-
-def _template_key(entry: AccessEntry) -> tuple[Any, ...] | None:
-    """What many entries of one batch share (who, why, which fields); None if the fields
-    are not a list (such an entry is checked on its own, and refused)."""
-    fields = entry.fields
-    if type(fields) is not tuple:
-        if not isinstance(fields, list | tuple):
-            return None
-        fields = tuple(fields)
-    return (
-        entry.actor, entry.actor_kind, entry.organization, fields, entry.purpose,
-        entry.channel, entry.result, entry.occurred_at,
-    )  # fmt: skip
-
-
-def prepare(entries: Sequence[AccessEntry]) -> list[dict[str, Any]]:
-    """The checked column values of ``entries`` (no id or hashes yet), for :func:`link`.
-
-    Entries of a batch mostly share who read, why and which fields (one client, one
-    purpose): those values are checked once per distinct combination, and each entry's
-    person and request id on their own. Raises ``InvalidAccessEntry`` naming every problem.
-    """
-    now = dt.datetime.now(dt.UTC)
-    problems: list[Problem] = []
-    checked: dict[tuple[Any, ...], dict[str, Any]] = {}
-    values: list[dict[str, Any]] = []
-    for position, entry in enumerate(entries, start=1):
-        key = _template_key(entry)
-        try:
-            base = checked.get(key) if key is not None else None
-        except TypeError:  # unhashable values: checked on their own (and refused)
-            key = base = None
-        if base is None:
-            row_values = _validated(position, entry, now, problems)
-            if key is not None:
-                checked[key] = row_values
-            values.append(row_values)
-            continue
-        if not isinstance(entry.personal_id, str) or not _PERSONAL_ID.fullmatch(entry.personal_id):
-            problems.append(
-                Problem(position, "personal_id", "must be a 12-digit personal ID number")
-            )
-        request_id = entry.request_id
-        if request_id is not None and (
-            type(request_id) is not str or not _PLAIN_REQUEST_ID.fullmatch(request_id)
-        ):
-            request_id = _text(position, "request_id", request_id, problems, required=False)
-        values.append({**base, "personal_id": entry.personal_id, "request_id": request_id})
-    if problems:
-        raise InvalidAccessEntry(
-            f"{len(problems)} problem(s) in the access log entries; nothing was written",
-            problems,
-        )
-    return values
-
-
-class PgRows:
-    """The rows :func:`link` chained, as the parameters of ``PG_INSERT_SQL``.
-
-    The rows travel as arrays of what differs from entry to entry (person, request id, hash,
-    and the number of the entry's *shape*) plus one small JSON list of the shapes, the values
-    many entries share (who, why, which fields, when, the result). PostgreSQL then parses a
-    few short values per row instead of a JSON object of every column: measured on a log of
-    1.5 million entries, 15.5 instead of 23.6 µs per row for 10,000 rows. ``id`` is the first
-    id plus the row's position and ``prev_hash`` the previous row's ``entry_hash`` (the first
-    row's is given), exactly as :func:`link` chained them.
-    """
-
-    __slots__ = ("_first", "_hashes", "_people", "_requests", "_shape_of", "_shapes")
-
-    def __init__(self) -> None:
-        self._first: tuple[int, str] | None = None
-        self._shapes: list[str] = []
-        self._shape_of: list[str] = []
-        self._people: list[str] = []
-        self._requests: list[str] = []
-        self._hashes: list[str] = []
-
-    def _add_shape(self, values: Mapping[str, Any]) -> str:
-        shape = {name: values[name] for name in _SHAPE_COLUMNS}
-        shape["occurred_at"] = utc_text(shape["occurred_at"])
-        self._shapes.append(json.dumps(shape, ensure_ascii=False))
-        return str(len(self._shapes))
-
-    def params(self) -> list[Any]:
-        """The parameters of ``PG_INSERT_SQL``."""
-        if self._first is None:
-            raise ValueError("no rows were linked")
-        return [
-            self._first[0],
-            self._first[1],
-            "{" + ",".join(self._shape_of) + "}",
-            "{" + ",".join(self._people) + "}",
-            "{" + ",".join(self._requests) + "}",
-            "{" + ",".join(self._hashes) + "}",
-            "[" + ",".join(self._shapes) + "]",
-        ]
-
-
-def _array_item(value: str | None) -> str:
-    """One element of a PostgreSQL array literal: NULL, or the text quoted and escaped."""
-    if value is None:
-        return "NULL"
-    if _PLAIN_REQUEST_ID.fullmatch(value):
-        return value if value.upper() != "NULL" else f'"{value}"'
-    return pg_array_element(value)
-
-
-def link(values: list[dict[str, Any]], last: Anchor | None, rows: PgRows | None = None) -> Anchor:
-    """Chain ``values`` (from :func:`prepare`, at least one) after ``last``, the head read
-    under the append lock: sets each one's ``id``, ``prev_hash`` and ``entry_hash``; with
-    ``rows``, also collects them for ``PG_INSERT_SQL``.
-
-    The canonical text is the documented template with the values shared by many entries
-    (who, why, which fields, when, the result) filled in once per distinct combination:
-    each entry then only adds its id, person, request id and previous hash.
-    """
-    next_id, prev_hash = (last.entry_id + 1, last.entry_hash) if last else (1, GENESIS_HASH)
-    if rows is not None and rows._first is None:
-        rows._first = (next_id, prev_hash)
-    sha256 = hashlib.sha256
-    shapes: dict[tuple[Any, ...], tuple[str, str, str, str, str, str]] = {}
-    for row_values in values:
-        fields = row_values["fields"]
-        # ``id(fields)``: the entries of one template share one list (see ``prepare``), and
-        # while ``values`` holds it no other list can have its id: equal keys, equal fields
-        key = (
-            id(fields), row_values["actor"], row_values["actor_kind"], row_values["channel"],
-            row_values["occurred_at"], row_values["organization"], row_values["purpose"],
-            row_values["result"],
-        )  # fmt: skip
-        shape = shapes.get(key)
-        if shape is None:
-            number = rows._add_shape(row_values) if rows is not None else ""
-            shape = shapes[key] = (*_shape(row_values), number)
-        row_values["id"] = next_id
-        row_values["prev_hash"] = prev_hash
-        text = _fill(shape, next_id, row_values)
-        prev_hash = row_values["entry_hash"] = sha256(text.encode("utf-8")).hexdigest()
-        if rows is not None:
-            rows._shape_of.append(shape[5])
-            rows._people.append(row_values["personal_id"])
-            rows._requests.append(_array_item(row_values["request_id"]))
-            rows._hashes.append(prev_hash)
-        next_id += 1
-    return Anchor(next_id - 1, prev_hash)
-
-
-# PostgreSQL, for a writer holding its own psycopg connection (the verification group
-# commit): the same lock, head and rows as ``append``, as plain statements it can send
-# together in one round trip.
-PG_LOCK_SQL = f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})"
-PG_HEAD_SQL = "SELECT id, entry_hash FROM access_log ORDER BY id DESC LIMIT 1"
-_SHAPE_COLUMNS = (
-    "occurred_at", "actor", "actor_kind", "organization", "fields", "purpose", "channel", "result",
-)  # fmt: skip
-_SHAPE_TYPES = {"occurred_at": "timestamptz", "fields": "json"}
-# The parameters are ``PgRows.params()``: first id, first prev_hash, the shapes (JSON), then
-# one array literal each (built as text: psycopg adapts a Python list element by element in
-# Python, several times slower) of shape numbers, people, request ids and hashes.
-PG_INSERT_SQL = (
-    "INSERT INTO access_log (id, occurred_at, actor, actor_kind, organization, personal_id, "
-    "fields, purpose, channel, request_id, result, prev_hash, entry_hash) "
-    "SELECT %s::bigint + t.n - 1, s.occurred_at, s.actor, s.actor_kind, s.organization, "
-    "t.personal_id, s.fields, s.purpose, s.channel, t.request_id, s.result, "
-    "coalesce(lag(t.entry_hash) OVER (ORDER BY t.n), %s::text), t.entry_hash "
-    "FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY "
-    "AS t(shape, personal_id, request_id, entry_hash, n) "
-    "JOIN ROWS FROM (json_to_recordset(%s::json) AS ("
-    + ", ".join(f"{c} {_SHAPE_TYPES.get(c, 'text')}" for c in _SHAPE_COLUMNS)
-    + f")) WITH ORDINALITY AS s({', '.join(_SHAPE_COLUMNS)}, k) ON s.k = t.shape"
-)
-
-
-def append(session: Session, entries: Sequence[AccessEntry]) -> Anchor | None:
-    """``record`` for many entries at once: the same checks, chain and lock, written with one
-    INSERT (``PG_INSERT_SQL`` on PostgreSQL, multi-row on SQLite) instead of ORM objects,
-    returning the new head (None if no entries).
-
-    Values shared by many entries are checked once (:func:`prepare`). All or nothing, like
-    ``record``.
-    """
-    values = prepare(entries)
-    if not values:
-        return None
-    _lock(session)
-    postgres = session.get_bind().dialect.name == "postgresql"
-    rows = PgRows() if postgres else None
-    anchor = link(values, head(session), rows)
-    try:
-        if rows is not None:
-            session.connection().exec_driver_sql(PG_INSERT_SQL, tuple(rows.params()))
-        else:
-            session.connection().execute(insert(AccessLog), values)
-    except IntegrityError as exc:
-        raise ChainConflict(
-            "another writer appended to the access log at the same position; nothing was "
-            "written, roll back and try again"
-        ) from exc
-    log.debug("access log: appended entries %d to %d", values[0]["id"], anchor.entry_id)
-    return anchor
+        where.append(AccessLog.occurred_at < until)
+    return _views(session, personal_id, where, limit, offset)

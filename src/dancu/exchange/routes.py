@@ -345,7 +345,7 @@ def _verify_batch(sessions: sessionmaker[Session], jobs: list[Job]) -> list[Answ
                     f"this batch of {len(jobs):,} would pass the quota; retry in {retry} s",
                     retry,
                 )
-            answers = verify_many(session, jobs)
+            answers = verify_many(session, jobs, batch=True)
             session.commit()
     except (ClientSuspended, QuotaExceeded):
         raise
@@ -409,7 +409,7 @@ async def verify_batch(request: Request) -> Response:
         except ValidationFailed as exc:
             problems.extend(exc.problems)
             continue
-        jobs.append(Job(claim, client_id, organization, purpose, f"{request_id}:{position}"))
+        jobs.append(Job(claim, client_id, organization, purpose, request_id, item=position))
     if problems:
         shown = "; ".join(f"item {p.row}, {p.field}: {p.reason}" for p in problems[:10])
         raise ValidationFailed(f"{len(problems)} problem(s): {shown}", problems)

@@ -31,6 +31,7 @@ from sqlalchemy import Row, Select, String, any_, bindparam, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from dancu.audit import bulk
 from dancu.audit import service as audit
 from dancu.audit.exceptions import ChainConflict
 from dancu.db import pg_array_element
@@ -67,6 +68,8 @@ class Job(NamedTuple):
     purpose: str
     request_id: str
     channel: str = AccessChannel.VERIFY.value
+    # The item's position in a batch request (then ``request_id`` is the batch's); 0 alone.
+    item: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,21 +149,58 @@ def entry_of(job: Job, row: Row[Any] | None, found: Answer) -> audit.AccessEntry
     )
 
 
-def verify_many(session: Session, jobs: Sequence[Job]) -> list[Answer]:
+def batch_item(job: Job, row: Row[Any] | None, found: Answer) -> bulk.BatchItem | None:
+    """One batch verification as an item of the batch's access log entry; None for a legacy
+    number not found (there is no person to attach it to)."""
+    personal_id = row.personal_id if row is not None else job.claim.number
+    if len(personal_id) != 12:
+        return None
+    return bulk.BatchItem(
+        job.item, personal_id, [*found.fields, "status"], found.result, job.purpose
+    )
+
+
+def batch_entry(jobs: Sequence[Job], items: list[bulk.BatchItem]) -> bulk.BatchEntry:
+    """The one access log entry of a batch request (its jobs share the client and the
+    request id; the entry's purpose is the first item's, and an item with another names
+    its own)."""
+    first = jobs[0]
+    return bulk.BatchEntry(
+        actor=first.client_id,
+        actor_kind=_CLIENT,
+        organization=first.organization,
+        purpose=first.purpose,
+        channel=first.channel,
+        request_id=first.request_id,
+        items=items,
+    )
+
+
+def verify_many(session: Session, jobs: Sequence[Job], *, batch: bool = False) -> list[Answer]:
     """Answer every job and append their access log entries, in the caller's transaction
-    (the caller commits, then sends the answers). The log's append lock is held from the
-    append to the commit, after the register was read."""
+    (the caller commits, then sends the answers): one entry per job, or with ``batch`` one
+    batch entry whose items are the jobs. The log's append lock is held from the append to
+    the commit, after the register was read."""
     rows = fetch(session, (job.claim.number for job in jobs))
     answers: list[Answer] = []
     entries: list[audit.AccessEntry] = []
+    items: list[bulk.BatchItem] = []
     for job in jobs:
         row = rows.get(job.claim.number)
         found = answer(job.claim, row)
         answers.append(found)
+        if batch:
+            item = batch_item(job, row, found)
+            if item is not None:
+                items.append(item)
+            continue
         entry = entry_of(job, row, found)
         if entry is not None:
             entries.append(entry)
-    audit.append(session, entries)
+    if items:
+        bulk.append_batch(session, batch_entry(jobs, items))
+    elif entries:
+        bulk.append(session, entries)
     return answers
 
 
@@ -502,7 +542,7 @@ def _group_steps(jobs: Sequence[Job], *, now: float, whole: bool, purge: bool) -
     # head is read once the lock is granted): one round trip fewer, for a lock held a little
     # longer, while its few items are compared (the quota upsert above holds its clients'
     # usage rows to the commit anyway). A batch compares thousands: it locks after that.
-    lock = [_Statement(audit.PG_LOCK_SQL), _Statement(audit.PG_HEAD_SQL, None, "tuple")]
+    lock = [_Statement(bulk.PG_LOCK_SQL), _Statement(bulk.PG_HEAD_SQL, None, "tuple")]
     if not whole:
         first += lock
     results = yield first
@@ -543,6 +583,7 @@ def _group_steps(jobs: Sequence[Job], *, now: float, whole: bool, purge: bool) -
         raise next(iter(refusals.values()))  # the driver rolls back: nothing counted
     outcomes: list[Outcome] = []
     entries: list[audit.AccessEntry] = []
+    items: list[bulk.BatchItem] = []
     for job in jobs:
         if room[job.client_id] <= 0:
             outcomes.append(refusals[job.client_id])
@@ -551,19 +592,28 @@ def _group_steps(jobs: Sequence[Job], *, now: float, whole: bool, purge: bool) -
         register = rows.get(job.claim.number)
         found = answer(job.claim, register)
         outcomes.append(found)
+        if whole:
+            item = batch_item(job, register, found)
+            if item is not None:
+                items.append(item)
+            continue
         entry = entry_of(job, register, found)
         if entry is not None:
             entries.append(entry)
-    values = audit.prepare(entries)
-    if whole and values:
-        last = (yield lock)[1] or []
     final: _Trip = []
     if give_back:
         final.append(_Statement(quota.PG_GIVE_BACK_SQL, give_back, many=True))
-    if values:
-        log_rows = audit.PgRows()
-        audit.link(values, audit.Anchor(last[0][0], last[0][1]) if last else None, log_rows)
-        final.append(_Statement(audit.PG_INSERT_SQL, log_rows.params()))
+    if items:  # a batch: one entry, its people as items
+        prepared = bulk.prepare_batch(batch_entry(jobs, items))
+        last = (yield lock)[1] or []
+        bulk.link_batch(prepared, audit.Anchor(last[0][0], last[0][1]) if last else None)
+        entry_params, item_params = bulk.pg_batch_params(prepared)
+        final.append(_Statement(bulk.PG_INSERT_BATCH_SQL, entry_params))
+        final.append(_Statement(bulk.PG_INSERT_ITEMS_SQL, item_params))
+    elif values := bulk.prepare(entries):
+        log_rows = bulk.PgRows()
+        bulk.link(values, audit.Anchor(last[0][0], last[0][1]) if last else None, log_rows)
+        final.append(_Statement(bulk.PG_INSERT_SQL, log_rows.params()))
     final.append(_COMMIT)
     try:
         yield final

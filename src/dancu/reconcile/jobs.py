@@ -6,7 +6,7 @@ A job is queued by the upload (:func:`create`), claimed by a worker thread of on
 server's processes (:func:`claim_next`: an UPDATE that only one process can win), run with
 :func:`dancu.reconcile.service.reconcile` against the register's database, and finished:
 the access log gets one entry per person the results name (the holder of each ID found, each
-person suggested), written in bulk with :func:`dancu.audit.service.append` by chunks, then
+person suggested), written in bulk with :func:`dancu.audit.bulk.append` by chunks, then
 the job is marked done. A job whose process died stays ``running`` (nothing tells a dead
 worker from a slow one across processes); the partner submits the file again.
 """
@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from dancu.audit import bulk
 from dancu.audit import service as audit
 from dancu.enums import AccessChannel, ActorKind
 from dancu.errors import ConflictError, DancuError, NotFoundError, ValidationFailed
@@ -227,7 +228,7 @@ def _log_people(session: Session, job: ReconcileJob, out: Path, columns: list[st
     def flush() -> None:
         nonlocal written, entries
         if entries:
-            audit.append(session, entries)
+            bulk.append(session, entries)
             session.commit()
             written += len(entries)
             entries = []

@@ -503,6 +503,7 @@ def access_log(
             "items": [
                 {
                     "id": e.id,
+                    "item": e.item,
                     "occurred_at": e.occurred_at,
                     "actor": e.actor,
                     "actor_kind": e.actor_kind,

@@ -1,0 +1,124 @@
+"""Revision 0007 (batch entries) keeps every existing entry and its hash, and a downgrade
+that would break the chain is refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
+
+from dancu.audit import bulk
+from dancu.audit import service as audit
+from dancu.db import make_engine
+from dancu.migrations import alembic_config, upgrade
+from tests.audit.factories import PERSON_A, T0
+
+OLD_ENTRY = (
+    "INSERT INTO access_log (id, occurred_at, actor, actor_kind, organization, personal_id, "
+    "fields, purpose, channel, request_id, result, prev_hash, entry_hash) VALUES (:id, "
+    ":occurred_at, :actor, :actor_kind, :organization, :personal_id, :fields, :purpose, "
+    ":channel, :request_id, :result, :prev_hash, :entry_hash)"
+)
+
+
+@pytest.fixture
+def fresh(database_url: str, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database of the backend under test."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'migrate.db'}")
+        yield engine
+        engine.dispose()
+        return
+    name = f"{url.database}_migrate"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(url.set(database=name).render_as_string(hide_password=False))
+    yield engine
+    engine.dispose()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _old_entries(engine: Engine, count: int) -> None:
+    """Entries as revision 0006 wrote them (one person each, no items)."""
+    prev = audit.GENESIS_HASH
+    with engine.begin() as connection:
+        for n in range(1, count + 1):
+            values = {
+                "id": n,
+                "occurred_at": T0 + dt.timedelta(minutes=n),
+                "actor": "can-bo-01",
+                "actor_kind": "official",
+                "organization": "Công an phường Thử Nghiệm",
+                "personal_id": PERSON_A,
+                "fields": ["full_name"],
+                "purpose": "giải quyết thủ tục",
+                "channel": "web",
+                "request_id": f"r-{n}",
+                "result": None,
+                "prev_hash": prev,
+            }
+            prev = audit.compute_hash(values)
+            stored = {
+                **values,
+                "fields": '["full_name"]',
+                "occurred_at": values["occurred_at"]
+                if engine.dialect.name == "postgresql"
+                else values["occurred_at"].replace(tzinfo=None),
+                "entry_hash": prev,
+            }
+            connection.execute(text(OLD_ENTRY), stored)
+
+
+def test_existing_entries_keep_their_hashes_and_a_batch_follows(fresh: Engine) -> None:
+    upgrade(fresh, "0006")
+    _old_entries(fresh, 3)
+    upgrade(fresh)
+    with Session(fresh) as session:
+        assert audit.verify(session).entries == 3
+        bulk.append_batch(
+            session,
+            bulk.BatchEntry(
+                actor="dc_bank",
+                actor_kind="client",
+                organization="Ngân hàng Thử Nghiệm",
+                purpose="xác thực khách hàng",
+                channel="verify",
+                items=[bulk.BatchItem(1, PERSON_A, ["status"], "match")],
+            ),
+        )
+        session.commit()
+        result = audit.verify(session)
+    assert result.intact and result.entries == 4
+    config = alembic_config(fresh.url.render_as_string(hide_password=False))
+    with fresh.begin() as connection:
+        config.attributes["connection"] = connection
+        with pytest.raises(RuntimeError, match="would break the hash chain"):
+            command.downgrade(config, "0006")
+    with Session(fresh) as session:
+        assert audit.verify(session).entries == 4, "the refused downgrade changed nothing"
+
+
+def test_a_log_without_batches_downgrades_and_still_verifies(fresh: Engine) -> None:
+    upgrade(fresh, "0006")
+    _old_entries(fresh, 2)
+    upgrade(fresh)
+    config = alembic_config(fresh.url.render_as_string(hide_password=False))
+    with fresh.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0006")
+    with fresh.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM access_log")).scalar() == 2
+        columns = [c["name"] for c in inspect(connection).get_columns("access_log")]
+        assert "item_count" not in columns
+        assert not inspect(connection).has_table("access_log_item")
