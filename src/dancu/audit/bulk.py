@@ -341,9 +341,9 @@ class _Fields(NamedTuple):
 
 
 class PreparedBatch:
-    """A checked batch entry: its column values (``id`` and hashes once linked) and its
-    items in the three forms the writers need (hashed text, SQLite rows, PostgreSQL
-    arrays), each made in one pass."""
+    """A checked batch entry: its column values (``id`` and hashes once linked), its items'
+    canonical text, and its items in the form its writer needs: rows for SQLite
+    (``rows``) or array literals for ``PG_INSERT_ITEMS_SQL`` (``pg_items``)."""
 
     __slots__ = ("items_text", "pg_items", "rows", "values")
 
@@ -352,7 +352,7 @@ class PreparedBatch:
         values: dict[str, Any],
         items_text: str,
         rows: list[tuple[int, str, str, str | None, str | None]],
-        pg_items: tuple[str, str, str, str, str],
+        pg_items: tuple[str, ...],
     ) -> None:
         self.values = values
         self.items_text = items_text
@@ -379,10 +379,24 @@ def _fields_of(
     return made
 
 
-def prepare_batch(entry: BatchEntry) -> PreparedBatch:
-    """Check a batch entry and its items and make what :func:`link_batch` and the writers
-    need. Raises ``InvalidAccessEntry`` naming every problem (``row``: the item's position
-    in ``entry.items``; None for the entry itself)."""
+class _Text(NamedTuple):
+    """A checked optional text value as each writer needs it, made once per batch."""
+
+    value: str | None
+    canonical: str  # JSON (``null`` for None)
+    array_item: str  # an element of a PostgreSQL array literal
+
+
+_NO_TEXT = _Text(None, "null", "NULL")
+
+
+def prepare_batch(entry: BatchEntry, *, postgres: bool = True) -> PreparedBatch:
+    """Check a batch entry and its items and make what :func:`link_batch` and the writer
+    need (array literals for PostgreSQL, else rows). Raises ``InvalidAccessEntry`` naming
+    every problem (``row``: the item's position in ``entry.items``; None for the entry).
+
+    Values repeated across items (field lists, results, purposes) are checked and encoded
+    once per batch; each item adds its number and person."""
     problems: list[Problem] = []
     items = entry.items
     if not isinstance(items, Sequence) or not 1 <= len(items) <= MAX_ITEMS:
@@ -390,22 +404,26 @@ def prepare_batch(entry: BatchEntry) -> PreparedBatch:
             f"a batch entry holds 1 to {MAX_ITEMS:,} items; nothing was written",
             [Problem(None, "items", f"give 1 to {MAX_ITEMS:,} items")],
         )
+    purpose = _text(None, "purpose", entry.purpose, problems, required=True)
     seen_fields: dict[Any, _Fields] = {}
-    seen_text: dict[tuple[str, Any], str | None] = {}
+    seen_text: dict[tuple[str, Any], _Text] = {("purpose", purpose): _NO_TEXT}
 
-    def text_of(position: int, name: str, value: Any) -> str | None:
+    def text_of(position: int, name: str, value: Any) -> _Text:
+        if value is None:
+            return _NO_TEXT
         try:
             return seen_text[name, value]
         except KeyError:
             count = len(problems)
             cleaned = _text(position, name, value, problems, required=False)
-            if len(problems) == count:
-                seen_text[name, value] = cleaned
-            return cleaned
+            made = _Text(cleaned, _json_text(cleaned), _array_item(cleaned))
+            if len(problems) == count and cleaned != purpose:
+                seen_text[name, value] = made
+            return _NO_TEXT if name == "purpose" and cleaned == purpose else made
         except TypeError:  # unhashable: checked on its own, and refused
-            return _text(position, name, value, problems, required=False)
+            _text(position, name, value, problems, required=False)
+            return _NO_TEXT
 
-    purpose = _text(None, "purpose", entry.purpose, problems, required=True)
     texts: list[str] = []
     rows: list[tuple[int, str, str, str | None, str | None]] = []
     numbers: list[str] = []
@@ -414,6 +432,7 @@ def prepare_batch(entry: BatchEntry) -> PreparedBatch:
     results: list[str] = []
     purposes: list[str] = []
     union: set[str] = set()
+    last_fields: _Fields | None = None
     previous = 0
     for position, item in enumerate(items, start=1):
         number = item.item
@@ -431,21 +450,21 @@ def prepare_batch(entry: BatchEntry) -> PreparedBatch:
             continue
         fields = _fields_of(position, item.fields, seen_fields, problems)
         result = text_of(position, "result", item.result)
-        own = text_of(position, "purpose", item.purpose) if item.purpose is not None else None
-        if own == purpose:
-            own = None
+        own = text_of(position, "purpose", item.purpose)
         if fields is None:
             continue
-        union.update(fields.names)
-        texts.append(
-            f'[{number},"{person}",{fields.canonical},{_json_text(result)},{_json_text(own)}]'
-        )
-        rows.append((number, person, fields.stored, result, own))
-        numbers.append(str(number))
-        people.append(person)
-        stored_fields.append(fields.array_item)
-        results.append(_array_item(result))
-        purposes.append(_array_item(own))
+        if fields is not last_fields:
+            union.update(fields.names)
+            last_fields = fields
+        texts.append(f'[{number},"{person}",{fields.canonical},{result.canonical},{own.canonical}]')
+        if postgres:
+            numbers.append(str(number))
+            people.append(person)
+            stored_fields.append(fields.array_item)
+            results.append(result.array_item)
+            purposes.append(own.array_item)
+        else:
+            rows.append((number, person, fields.stored, result.value, own.value))
     head_entry = AccessEntry(
         actor=entry.actor,
         actor_kind=entry.actor_kind,
@@ -462,13 +481,13 @@ def prepare_batch(entry: BatchEntry) -> PreparedBatch:
         raise InvalidAccessEntry(
             f"{len(problems)} problem(s) in the batch entry; nothing was written", problems
         )
-    values["item_count"] = len(rows)
-    arrays = (numbers, people, stored_fields, results, purposes)
+    values["item_count"] = len(texts)
+    arrays = (numbers, people, stored_fields, results, purposes) if postgres else ()
     return PreparedBatch(
         values,
         "[" + ",".join(texts) + "]",
         rows,
-        tuple("{" + ",".join(array) + "}" for array in arrays),  # type: ignore[arg-type]
+        tuple("{" + ",".join(array) + "}" for array in arrays),
     )
 
 
@@ -525,6 +544,8 @@ PG_INSERT_ITEMS_SQL = (
 def pg_batch_params(batch: PreparedBatch) -> tuple[list[Any], list[Any]]:
     """The parameters of ``PG_INSERT_BATCH_SQL`` and of ``PG_INSERT_ITEMS_SQL`` for a linked
     batch entry."""
+    if not batch.pg_items:
+        raise ValueError("this batch was prepared for SQLite (prepare_batch(postgres=False))")
     v = batch.values
     entry = [
         v["id"], v["occurred_at"], v["actor"], v["actor_kind"], v["organization"],
@@ -544,12 +565,13 @@ def append_batch(session: Session, entry: BatchEntry) -> Anchor:
     """Append one batch entry and its items in the caller's transaction (the caller
     commits), under the append lock; returns the new head. All or nothing: a bad entry or
     item raises ``InvalidAccessEntry`` before anything is written."""
-    batch = prepare_batch(entry)
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    batch = prepare_batch(entry, postgres=postgres)
     _lock(session)
     anchor = link_batch(batch, head(session))
-    connection = session.connection()
     try:
-        if connection.dialect.name == "postgresql":
+        if postgres:
             entry_params, item_params = pg_batch_params(batch)
             connection.exec_driver_sql(PG_INSERT_BATCH_SQL, tuple(entry_params))
             connection.exec_driver_sql(PG_INSERT_ITEMS_SQL, tuple(item_params))

@@ -130,7 +130,11 @@ class AccessLogItem(Base):
 
     entry_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     item: Mapped[int] = mapped_column(Integer)
-    personal_id: Mapped[str] = mapped_column(String(12))
+    # Byte order on PostgreSQL (the digits sort the same): index insertions and look-ups
+    # compare with memcmp instead of the database's collation (10% of an item's cost).
+    personal_id: Mapped[str] = mapped_column(
+        String(12).with_variant(String(12, collation="C"), "postgresql")
+    )
     fields: Mapped[str] = mapped_column(Text)
     result: Mapped[str | None] = mapped_column(String(40))
     purpose: Mapped[str | None] = mapped_column(String(300))

@@ -31,7 +31,11 @@ def upgrade() -> None:
         "access_log_item",
         sa.Column("entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("item", sa.Integer(), nullable=False),
-        sa.Column("personal_id", sa.String(length=12), nullable=False),
+        sa.Column(
+            "personal_id",
+            sa.String(length=12).with_variant(sa.String(length=12, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("fields", sa.Text(), nullable=False),
         sa.Column("result", sa.String(length=40), nullable=True),
         sa.Column("purpose", sa.String(length=300), nullable=True),
