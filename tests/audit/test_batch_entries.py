@@ -324,3 +324,37 @@ def test_the_written_hash_is_the_one_verify_recomputes(
     )
     assert audit.verify(session).intact
     savepoint.rollback()
+
+
+@given(
+    items=st.lists(
+        st.tuples(
+            st.integers(1, 10**9),
+            _TEXT,
+            st.lists(_FIELD, min_size=1, max_size=4).map(",".join),
+            st.none() | _TEXT,
+            st.none() | _TEXT,
+        ),
+        max_size=8,
+    )
+)
+def test_verify_writes_the_items_as_the_reference_serialisation_does(
+    items: list[tuple[int, str, str, str | None, str | None]],
+) -> None:
+    """``items_text`` (verify's fast path) is exactly the ``items`` array of
+    ``canonical_bytes``, for any stored text."""
+    stored = [audit.StoredItem(*item) for item in items]
+    values = dict.fromkeys(audit.HASHED_COLUMNS) | {
+        "id": 1, "fields": ["status"], "occurred_at": T0, "prev_hash": "0" * 64,
+    }  # fmt: skip
+    reference = audit.canonical_bytes(values, stored).decode()
+    assert audit.batch_text(values, audit.items_text(items)) == reference
+
+
+@pytest.mark.parametrize(
+    "bad", [(True, PERSON_A, "status", None, None), ("1", PERSON_A, "status", None, None),
+            (1, PERSON_A, 7, None, None), (1, 12, "status", None, None)],
+)  # fmt: skip
+def test_stored_items_of_the_wrong_type_are_refused_by_the_fast_path(bad: tuple[Any, ...]) -> None:
+    with pytest.raises(TypeError):
+        audit.items_text([bad])

@@ -38,10 +38,13 @@ from dancu.audit.service import (
     MAX_ITEMS,
     AccessEntry,
     Anchor,
+    _encode_text,
     _field_names,
+    _json_text,
     _lock,
     _text,
     _validated,
+    batch_text,
     head,
     utc_text,
 )
@@ -54,12 +57,6 @@ _CONFLICT = (
     "another writer appended to the access log at the same position; nothing was written, "
     "roll back and try again"
 )
-
-_encode_text = json.encoder.encode_basestring  # what json.dumps uses with ensure_ascii=False
-
-
-def _json_text(value: str | None) -> str:
-    return "null" if value is None else _encode_text(value)
 
 
 # the values many entries share (who, kind, channel, organisation, purpose, result)
@@ -488,29 +485,6 @@ def prepare_batch(entry: BatchEntry, *, postgres: bool = True) -> PreparedBatch:
         "[" + ",".join(texts) + "]",
         rows,
         tuple("{" + ",".join(array) + "}" for array in arrays),
-    )
-
-
-_BEFORE_ITEMS = ("actor", "actor_kind", "channel", "fields", "id")
-_AFTER_ITEMS = (
-    "occurred_at", "organization", "personal_id", "prev_hash", "purpose", "request_id", "result",
-)  # fmt: skip
-
-
-def batch_text(values: Mapping[str, Any], items_text: str) -> str:
-    """The canonical text of a batch entry: its columns' JSON object with ``items`` between
-    ``id`` and ``occurred_at`` (the sorted order), as ``service.canonical_bytes`` makes it
-    from the stored rows (the tests compare them)."""
-    before = {name: values[name] for name in _BEFORE_ITEMS}
-    after = {name: values[name] for name in _AFTER_ITEMS}
-    after["occurred_at"] = utc_text(after["occurred_at"])
-    dump = json.dumps
-    return (
-        dump(before, separators=(",", ":"), ensure_ascii=False)[:-1]
-        + ',"items":'
-        + items_text
-        + ","
-        + dump(after, separators=(",", ":"), ensure_ascii=False)[1:]
     )
 
 
