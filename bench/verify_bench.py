@@ -271,6 +271,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--batch-seconds", type=float, default=15)
     parser.add_argument("--seed-citizens", type=int, default=0, help="seed this many first")
+    parser.add_argument(
+        "--batch-streams", type=int, default=0,
+        help="clients posting batches at once (default: one per worker)",
+    )  # fmt: skip
     args = parser.parse_args()
     url = args.url or (PG_URL if args.backend == "postgresql" else SQLITE_URL)
     env = {**os.environ, "DANCU_DATABASE_URL": url}
@@ -318,7 +322,8 @@ def main() -> None:
                 share=round(verify["requests_per_second"] / noop["requests_per_second"], 3),
             )  # fmt: skip
         cpu_before = _cpu_seconds(server.pid)
-        batch = _batch(base, token, bodies, args.batch_seconds, args.workers)
+        streams = args.batch_streams or args.workers
+        batch = _batch(base, token, bodies, args.batch_seconds, streams)
         cpu = _cpu_seconds(server.pid) - cpu_before
         batch["server_cpu_us_per_item"] = round(1e6 * cpu / max(batch["items"], 1), 1)
         emit(bench="batch", backend=args.backend, workers=args.workers, **batch)

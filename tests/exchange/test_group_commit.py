@@ -159,7 +159,10 @@ def test_a_refused_batch_hands_its_pooled_connection_back_as_it_came(app: FastAP
         pytest.skip("the plain-connection batch transaction is PostgreSQL's")
     with unit_of_work(app.state.sessions) as session:
         partner = add_partner(session)
-    jobs = [_job("dc_nobody", n=n) for n in range(3)] + [_job(partner.client_id, n=3)]
+    jobs = [
+        _job(client, n=n)._replace(request_id="b", item=n + 1)  # a batch: items numbered
+        for n, client in enumerate(["dc_nobody"] * 3 + [partner.client_id])
+    ]
     raw = engine.raw_connection()
     try:
         conn = raw.driver_connection

@@ -521,45 +521,24 @@ async def _trip_rows_async(
     return [await cursor.fetchall() if rows else None for rows in _results(cursor, trip, skip)]
 
 
-def _group_steps(jobs: Sequence[Job], *, now: float, whole: bool, purge: bool) -> _Steps:
-    """The group's transaction as round trips, whoever sends them (sans I/O: yields each
-    round trip's statements, receives their rows, returns the outcomes)."""
-    counts: dict[str, int] = {}
-    for job in jobs:
-        counts[job.client_id] = counts.get(job.client_id, 0) + 1
-    numbers = sorted({job.claim.number for job in jobs})
-    current = [n for n in numbers if len(n) == 12]
-    old = [n for n in numbers if len(n) != 12]
-    first: _Trip = []
-    if purge:
-        first.append(_Statement(quota.PG_PURGE_SQL, [dt.datetime.fromtimestamp(now, dt.UTC)]))
-    first.append(_Statement(quota.PG_ADMIT_SQL, quota.pg_admit_params(counts, now), "tuple"))
-    first.append(_Statement(_PG_BY_ID, [_pg_array(current)], "named"))
-    if old:
-        first.append(_Statement(_PG_BY_LEGACY, [_pg_array(old)], "named"))
-    # A group of single verifications takes the append lock and reads the chain's head in
-    # this same round trip, after the rest (two statements, so that under READ COMMITTED the
-    # head is read once the lock is granted): one round trip fewer, for a lock held a little
-    # longer, while its few items are compared (the quota upsert above holds its clients'
-    # usage rows to the commit anyway). A batch compares thousands: it locks after that.
-    lock = [_Statement(bulk.PG_LOCK_SQL), _Statement(bulk.PG_HEAD_SQL, None, "tuple")]
-    if not whole:
-        first += lock
-    results = yield first
-    last: list[Any] = []
-    if not whole:
-        last = results.pop() or []
-        results.pop()
-    admitted, by_id = results[-3:-1] if old else results[-2:]
-    legacy_rows: list[Any] = list(results[-1] or []) if old else []
+def _written(final: _Trip) -> Generator[_Trip, Any, None]:
+    """Send the round trip that writes the log rows and commits; a second writer at the
+    same chain position (the primary key refuses it) is a ``ChainConflict``."""
+    try:
+        yield final
+    except psycopg.errors.UniqueViolation as exc:
+        raise ChainConflict(
+            "another writer appended to the access log at the same position; nothing was "
+            "written, roll back and try again"
+        ) from exc
+
+
+def _admission(
+    counts: dict[str, int], admitted: list[Any] | None, now: float, *, whole: bool
+) -> tuple[dict[str, ClientSuspended | QuotaExceeded], dict[str, int], list[dict[str, object]]]:
+    """From the quota upsert's rows: each refused client's refusal, how many of its jobs
+    each client may have answered, and the counts to give back for the refused ones."""
     active = {usage[0]: usage for usage in admitted or ()}
-    rows: dict[str, Any] = {row.personal_id: row for row in by_id or ()}
-    missing = [n for n in current if n not in rows]
-    if missing:  # a 12-digit number not in the register: maybe a 12-digit CMND
-        (more,) = yield [_Statement(_PG_BY_LEGACY, [_pg_array(missing)], "named")]
-        legacy_rows += more or ()
-    for row in legacy_rows:
-        rows.setdefault(row.legacy_id_number, row)
     refusals: dict[str, ClientSuspended | QuotaExceeded] = {}
     room: dict[str, int] = {}
     give_back: list[dict[str, object]] = []
@@ -579,11 +558,61 @@ def _group_steps(jobs: Sequence[Job], *, now: float, whole: bool, purge: bool) -
                 else f"quota reached; retry in {retry} s"
             )
             refusals[client_id] = QuotaExceeded(message, retry)
-    if whole and refusals:
-        raise next(iter(refusals.values()))  # the driver rolls back: nothing counted
+    return refusals, room, give_back
+
+
+def _group_steps(jobs: Sequence[Job], *, now: float, whole: bool, purge: bool) -> _Steps:
+    """The group's transaction as round trips, whoever sends them (sans I/O: yields each
+    round trip's statements, receives their rows, returns the outcomes).
+
+    A group of single verifications counts its clients' quotas, reads the register, takes
+    the append lock and reads the chain's head in its first round trip (the lock and head
+    as two statements, so that under READ COMMITTED the head is read once the lock is
+    granted): one round trip fewer, for a lock held a little longer while its few items are
+    compared. A batch compares thousands: it reads the register first, compares, and only
+    then counts its quota and takes the lock, in one round trip just before its log rows.
+    Both the quota upsert (which locks the client's usage row) and the append lock are held
+    to the commit, so two batches of one client overlap everything but their writing. A
+    batch over its quota is refused all the same (raised, rolled back, nothing counted)."""
+    counts: dict[str, int] = {}
+    for job in jobs:
+        counts[job.client_id] = counts.get(job.client_id, 0) + 1
+    numbers = sorted({job.claim.number for job in jobs})
+    current = [n for n in numbers if len(n) == 12]
+    old = [n for n in numbers if len(n) != 12]
+    admit = _Statement(quota.PG_ADMIT_SQL, quota.pg_admit_params(counts, now), "tuple")
+    lock = [_Statement(bulk.PG_LOCK_SQL), _Statement(bulk.PG_HEAD_SQL, None, "tuple")]
+    first: _Trip = []
+    if purge:
+        first.append(_Statement(quota.PG_PURGE_SQL, [dt.datetime.fromtimestamp(now, dt.UTC)]))
+    if not whole:
+        first.append(admit)
+    first.append(_Statement(_PG_BY_ID, [_pg_array(current)], "named"))
+    if old:
+        first.append(_Statement(_PG_BY_LEGACY, [_pg_array(old)], "named"))
+    if not whole:
+        first += lock
+    results = yield first
+    last: list[Any] = []
+    admitted: list[Any] | None = None
+    if not whole:
+        last = results.pop() or []
+        results.pop()
+        admitted = results[-3] if old else results[-2]
+    by_id = results[-2] if old else results[-1]
+    legacy_rows: list[Any] = list(results[-1] or []) if old else []
+    rows: dict[str, Any] = {row.personal_id: row for row in by_id or ()}
+    missing = [n for n in current if n not in rows]
+    if missing:  # a 12-digit number not in the register: maybe a 12-digit CMND
+        (more,) = yield [_Statement(_PG_BY_LEGACY, [_pg_array(missing)], "named")]
+        legacy_rows += more or ()
+    for row in legacy_rows:
+        rows.setdefault(row.legacy_id_number, row)
+    if whole:
+        return (yield from _batch_steps(jobs, rows, counts, admit, lock, now))
+    refusals, room, give_back = _admission(counts, admitted, now, whole=False)
     outcomes: list[Outcome] = []
     entries: list[audit.AccessEntry] = []
-    items: list[bulk.BatchItem] = []
     for job in jobs:
         if room[job.client_id] <= 0:
             outcomes.append(refusals[job.client_id])
@@ -592,34 +621,53 @@ def _group_steps(jobs: Sequence[Job], *, now: float, whole: bool, purge: bool) -
         register = rows.get(job.claim.number)
         found = answer(job.claim, register)
         outcomes.append(found)
-        if whole:
-            item = batch_item(job, register, found)
-            if item is not None:
-                items.append(item)
-            continue
         entry = entry_of(job, register, found)
         if entry is not None:
             entries.append(entry)
     final: _Trip = []
     if give_back:
         final.append(_Statement(quota.PG_GIVE_BACK_SQL, give_back, many=True))
-    if items:  # a batch: one entry, its people as items
-        prepared = bulk.prepare_batch(batch_entry(jobs, items))
-        last = (yield lock)[1] or []
-        bulk.link_batch(prepared, audit.Anchor(last[0][0], last[0][1]) if last else None)
-        entry_params, item_params = bulk.pg_batch_params(prepared)
-        final.append(_Statement(bulk.PG_INSERT_BATCH_SQL, entry_params))
-        final.append(_Statement(bulk.PG_INSERT_ITEMS_SQL, item_params))
-    elif values := bulk.prepare(entries):
+    if values := bulk.prepare(entries):
         log_rows = bulk.PgRows()
         bulk.link(values, audit.Anchor(last[0][0], last[0][1]) if last else None, log_rows)
         final.append(_Statement(bulk.PG_INSERT_SQL, log_rows.params()))
     final.append(_COMMIT)
-    try:
-        yield final
-    except psycopg.errors.UniqueViolation as exc:
-        raise ChainConflict(
-            "another writer appended to the access log at the same position; nothing was "
-            "written, roll back and try again"
-        ) from exc
+    yield from _written(final)
+    return outcomes
+
+
+def _batch_steps(
+    jobs: Sequence[Job],
+    rows: dict[str, Any],
+    counts: dict[str, int],
+    admit: _Statement,
+    lock: _Trip,
+    now: float,
+) -> _Steps:
+    """The rest of a batch's transaction once the register is read: compare every item,
+    then count the quota and take the append lock in one round trip, then write the batch
+    entry and its items and commit."""
+    outcomes: list[Outcome] = []
+    items: list[bulk.BatchItem] = []
+    for job in jobs:
+        register = rows.get(job.claim.number)
+        found = answer(job.claim, register)
+        outcomes.append(found)
+        item = batch_item(job, register, found)
+        if item is not None:
+            items.append(item)
+    prepared = bulk.prepare_batch(batch_entry(jobs, items)) if items else None
+    admitted, _, last = yield [admit, *lock]
+    refusals, _, _ = _admission(counts, admitted, now, whole=True)
+    if refusals:
+        raise next(iter(refusals.values()))  # the driver rolls back: nothing counted
+    final: _Trip = []
+    if prepared is not None:
+        head = last[0] if last else None
+        bulk.link_batch(prepared, audit.Anchor(head[0], head[1]) if head else None)
+        entry_params, item_params = bulk.pg_batch_params(prepared)
+        final.append(_Statement(bulk.PG_INSERT_BATCH_SQL, entry_params))
+        final.append(_Statement(bulk.PG_INSERT_ITEMS_SQL, item_params))
+    final.append(_COMMIT)
+    yield from _written(final)
     return outcomes
