@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
 from dancu.errors import Problem, ValidationFailed
-from dancu.registry import importer
+from dancu.registry import bulk, importer
 from dancu.registry.interchange import open_source
 from dancu.registry.models import Citizen, Household, Residence
 from tests.registry.factories import commune_codes, family, person, write_csv
@@ -148,6 +148,60 @@ def test_a_first_load_stores_what_the_checked_merge_stores(
     summary = ("rows_read", "inserted", "unchanged", "rejected", "households")
     assert [getattr(first, f) for f in summary] == [getattr(merged, f) for f in summary]
     assert first.duplicate_candidates == merged.duplicate_candidates
+
+
+def test_a_large_first_load_on_postgresql_writes_its_rows_frozen(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # COPY FREEZE into the tables truncated in the load's savepoint: every page all-visible
+    # (the statistics the load gathers count them), none left for the next reader to rewrite.
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("COPY FREEZE is PostgreSQL's")
+    monkeypatch.setattr(importer, "BULK_FROM_ROWS", 1)
+    path = write_csv(tmp_path / "nation.csv", _nation(session))
+    report = importer.import_file(session, path, actor="test", chunk_rows=2)
+    assert "write" in report.stages and report.inserted == 8
+    pages = session.execute(
+        text(
+            "SELECT relname, relpages, relallvisible FROM pg_class "
+            "WHERE relname IN ('citizen', 'household', 'residence') "
+            "AND relnamespace = current_schema()::regnamespace"
+        )
+    ).all()
+    assert len(pages) == 3
+    assert all(visible == total > 0 for _, total, visible in pages), pages
+    # The residences' foreign key was validated with hash joins off; the setting is back.
+    assert session.scalar(text("SELECT current_setting('enable_hashjoin')")) == "on"
+
+
+def test_a_load_that_cannot_freeze_its_rows_gives_way_to_the_checked_merge(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An open cursor in the caller's transaction makes PostgreSQL refuse COPY FREEZE.
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("COPY FREEZE is PostgreSQL's")
+    monkeypatch.setattr(importer, "BULK_FROM_ROWS", 1)
+    path = write_csv(tmp_path / "nation.csv", _nation(session))
+    expected = _in_savepoint(session, lambda: _merge_only(session, path))[1]
+    dbapi: Any = session.connection().connection.driver_connection
+    with dbapi.cursor(name="held_open") as held:
+        held.execute("SELECT 1")
+        report = importer.import_file(session, path, actor="test", chunk_rows=2)
+        assert "stage" in report.stages, "the checked merge loaded the file"
+        assert report.inserted == 8
+        assert _register(session) == expected
+
+
+def test_only_a_foreign_key_that_leads_an_index_is_validated_by_merging_indexes() -> None:
+    keys = {
+        key.name: bulk._leads_an_index(key)
+        for table in (Citizen.__table__, Residence.__table__)
+        for key in table.foreign_key_constraints
+    }
+    assert keys == {
+        "fk_citizen_import_batch_id_import_batch": False,
+        "fk_residence_personal_id_citizen": True,
+    }
 
 
 def test_the_stamps_of_a_first_load_read_back_like_the_merge(

@@ -68,6 +68,11 @@ class SetAside:
             connection.execute(DropConstraint(constraint))
 
     def rebuild(self) -> None:
+        """The indexes, then the foreign keys."""
+        self.rebuild_indexes()
+        self.rebuild_foreign_keys()
+
+    def rebuild_indexes(self) -> None:
         connection = self.session.connection()
         sqlite = not _postgres(self.session)
         if sqlite:
@@ -77,8 +82,38 @@ class SetAside:
             index.create(connection)
         if sqlite:
             self.session.execute(text(f"PRAGMA threads = {int(previous or 0)}"))
+
+    def rebuild_foreign_keys(self, *, all_visible: bool = False) -> None:
+        """Add the foreign keys back; each one validates its rows with one join.
+
+        With ``all_visible`` (every page of the loaded tables marked all-visible, as after
+        ``COPY ... FREEZE``, and their statistics fresh), a key whose columns lead an index of
+        its table is validated with hash joins off: PostgreSQL then merges that index with the
+        referenced primary key, both read without touching the tables (0.2 s instead of 0.6 s
+        for the 1,000,000 residences against the citizens, where the hash join it prefers
+        reads both tables and hashes a million keys). Elsewhere such an index-only scan would
+        visit the table for every row, so the planner's choice stays.
+        """
+        connection = self.session.connection()
         for constraint in self.foreign_keys:
+            merge = all_visible and _leads_an_index(constraint)
+            if merge:
+                previous = self.session.scalar(text("SELECT current_setting('enable_hashjoin')"))
+                self.session.execute(text("SELECT set_config('enable_hashjoin', 'off', true)"))
             connection.execute(AddConstraint(constraint))
+            if merge:
+                self.session.execute(
+                    text("SELECT set_config('enable_hashjoin', :v, true)"), {"v": previous}
+                )
+
+
+def _leads_an_index(constraint: ForeignKeyConstraint) -> bool:
+    """Whether the key's columns are the first columns of an index of its table."""
+    columns = [column.name for column in constraint.columns]
+    return any(
+        [column.name for column in index.columns][: len(columns)] == columns
+        for index in constraint.table.indexes
+    )
 
 
 def analyze(session: Session, *tables: str) -> None:
