@@ -94,6 +94,15 @@ def test_a_database_without_the_log_is_a_user_error(database: str) -> None:
     assert "no access log" in result.stderr
 
 
+def test_a_log_older_than_batch_entries_asks_for_an_upgrade(database: str) -> None:
+    engine = make_engine(database)
+    upgrade(engine, "0006")
+    engine.dispose()
+    result = CliRunner().invoke(app, ["audit", "verify"])
+    assert result.exit_code == 1
+    assert "upgrade it first" in result.stderr
+
+
 @pytest.mark.parametrize(
     "args",
     [["audit"], ["audit", "verify", "--anchor", "abc"], ["audit", "verify", "--batch-size", "0"]],

@@ -59,6 +59,13 @@ def audit_verify(
                 "error: this database has no access log (run `dancu serve` first)", markup=False
             )
             raise typer.Exit(1)
+        if not inspect(engine).has_table("access_log_item"):
+            console.err.print(
+                "error: this database's access log predates batch entries (schema revision "
+                "0007); upgrade it first (`dancu serve` upgrades on start)",
+                markup=False,
+            )
+            raise typer.Exit(1)
         with make_sessionmaker(engine)() as session:
             result = audit.verify(session, batch_size=batch_size, anchor=pinned)
     except DancuError as exc:
