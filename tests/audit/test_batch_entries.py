@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from dancu.audit import bulk
@@ -169,6 +169,35 @@ def test_items_under_a_single_entry_are_caught(session: Session) -> None:
     _break(session, LinkProblem.ALTERED, 2, "names one person but items are stored")
 
 
+def test_a_batch_appended_while_verify_runs_is_not_stray(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partner's batch that commits after ``verify`` has read the last entry (its items
+    then lie beyond the entries checked) is not reported as items outside the chain."""
+    _mixed_log(session)
+    read_all = audit._stream
+
+    def then_a_batch_commits(*args: Any) -> Any:
+        yield from read_all(*args)
+        bulk.append_batch(session, batch())
+
+    monkeypatch.setattr(audit, "_stream", then_a_batch_commits)
+    result = audit.verify(session)
+    assert result.intact and result.entries == 4
+    monkeypatch.undo()
+    assert audit.verify(session).entries == 5
+
+
+def test_an_item_count_that_is_not_a_number_is_reported_not_raised(
+    session: Session, is_postgres: bool
+) -> None:
+    if is_postgres:
+        pytest.skip("PostgreSQL's integer column cannot hold text")
+    _mixed_log(session)
+    session.execute(text("UPDATE access_log SET item_count = 'abc' WHERE id = 3"))
+    _break(session, LinkProblem.ALTERED, 3, "not a whole number")
+
+
 @pytest.mark.parametrize("entry_id", [5, 0])
 def test_items_outside_the_chain_are_caught(session: Session, entry_id: int) -> None:
     _mixed_log(session)
@@ -237,18 +266,33 @@ def test_bad_batches_are_refused_naming_each_item_and_nothing_is_written(
         bulk.BatchItem(4, PEOPLE[3], ["Full Name"], "match"),
         bulk.BatchItem(5, PEOPLE[4], ["status"], "ma\x00tch"),
         bulk.BatchItem(6, PEOPLE[5], ["status"], "match", "x" * 301),
+        (7, PEOPLE[6], ["status"]),  # type: ignore[list-item]  # not an item's five values
+        bulk.BatchItem(8, "bad", ["Bad"], "match"),  # both problems named
+        bulk.BatchItem(2**31, PEOPLE[0], ["status"], "match"),  # beyond an integer column
+        bulk.BatchItem(2**31 + 1, PEOPLE[0], [["unhashable"]], "ma\ud800tch"),  # type: ignore[list-item]
     ]
     with pytest.raises(InvalidAccessEntry) as caught:
-        bulk.append_batch(session, batch(items=items, actor="  "))
-    found = {(p.row, p.field) for p in caught.value.problems}
-    assert found == {
-        (2, "item"),
-        (3, "personal_id"),
-        (4, "fields"),
-        (5, "result"),
-        (6, "purpose"),
-        (None, "actor"),
-    }
+        bulk.append_batch(session, batch(items=items, actor="  ", occurred_at="yesterday"))
+    found = [(p.row, p.field) for p in caught.value.problems]
+    assert sorted(found, key=str) == sorted(
+        [
+            (2, "item"),
+            (3, "personal_id"),
+            (4, "fields"),
+            (5, "result"),
+            (6, "purpose"),
+            (7, "item"),
+            (8, "personal_id"),
+            (8, "fields"),
+            (9, "item"),
+            (10, "item"),
+            (10, "fields"),
+            (10, "result"),
+            (None, "actor"),
+            (None, "occurred_at"),
+        ],
+        key=str,
+    ), "every problem once, none of the entry's invented"
     assert session.scalar(select(func.count()).select_from(AccessLog)) == 0
     assert session.scalar(select(func.count()).select_from(AccessLogItem)) == 0
 

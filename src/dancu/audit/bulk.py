@@ -35,6 +35,7 @@ from dancu.audit.service import (
     _PLAIN_REQUEST_ID,
     ADVISORY_LOCK_KEY,
     GENESIS_HASH,
+    MAX_FIELDS,
     MAX_ITEMS,
     AccessEntry,
     Anchor,
@@ -314,6 +315,10 @@ class BatchItem(NamedTuple):
     purpose: str | None = None
 
 
+# The largest item number a batch entry stores (``access_log_item.item`` is an integer).
+MAX_ITEM_NUMBER = 2**31 - 1
+
+
 class BatchEntry(NamedTuple):
     """Many people read in one request by one actor (a partner's batch verification), to be
     appended with :func:`append_batch` as one entry. Give the values by name."""
@@ -361,7 +366,10 @@ def _fields_of(
     position: int, fields: Sequence[str], seen: dict[Any, _Fields], problems: list[Problem]
 ) -> _Fields | None:
     key = tuple(fields) if isinstance(fields, list | tuple) else None
-    known = seen.get(key) if key is not None else None
+    try:
+        known = seen.get(key) if key is not None else None
+    except TypeError:  # unhashable names: checked on their own, and refused
+        key = known = None
     if known is not None:
         return known
     count = len(problems)
@@ -401,7 +409,8 @@ def prepare_batch(entry: BatchEntry, *, postgres: bool = True) -> PreparedBatch:
             f"a batch entry holds 1 to {MAX_ITEMS:,} items; nothing was written",
             [Problem(None, "items", f"give 1 to {MAX_ITEMS:,} items")],
         )
-    purpose = _text(None, "purpose", entry.purpose, problems, required=True)
+    # the entry's purpose, as ``_validated`` will check it (and report it) below
+    purpose = _text(None, "purpose", entry.purpose, [], required=True)
     seen_fields: dict[Any, _Fields] = {}
     seen_text: dict[tuple[str, Any], _Text] = {("purpose", purpose): _NO_TEXT}
 
@@ -432,24 +441,32 @@ def prepare_batch(entry: BatchEntry, *, postgres: bool = True) -> PreparedBatch:
     last_fields: _Fields | None = None
     previous = 0
     for position, item in enumerate(items, start=1):
-        number = item.item
-        if type(number) is not int or number <= previous:
+        try:
+            number, person, item_fields, item_result, item_purpose = item
+        except (TypeError, ValueError):
+            problems.append(Problem(position, "item", "must be a BatchItem (five values)"))
+            continue
+        if type(number) is not int or not previous < number <= MAX_ITEM_NUMBER:
             problems.append(
-                Problem(position, "item", "must be a whole number larger than the one before")
+                Problem(
+                    position,
+                    "item",
+                    f"must be a whole number larger than the one before, at most "
+                    f"{MAX_ITEM_NUMBER:,}",
+                )
             )
-            number = previous
-        previous = number
-        person = item.personal_id
-        if type(person) is not str or not _PERSONAL_ID.fullmatch(person):
+        else:
+            previous = number
+        good_person = type(person) is str and _PERSONAL_ID.fullmatch(person) is not None
+        if not good_person:
             problems.append(
                 Problem(position, "personal_id", "must be a 12-digit personal ID number")
             )
-            continue
-        fields = _fields_of(position, item.fields, seen_fields, problems)
-        result = text_of(position, "result", item.result)
-        own = text_of(position, "purpose", item.purpose)
-        if fields is None:
-            continue
+        fields = _fields_of(position, item_fields, seen_fields, problems)
+        result = text_of(position, "result", item_result)
+        own = text_of(position, "purpose", item_purpose)
+        if fields is None or not good_person or problems:
+            continue  # refused: only the problems matter from here
         if fields is not last_fields:
             union.update(fields.names)
             last_fields = fields
@@ -462,11 +479,15 @@ def prepare_batch(entry: BatchEntry, *, postgres: bool = True) -> PreparedBatch:
             purposes.append(own.array_item)
         else:
             rows.append((number, person, fields.stored, result.value, own.value))
+    if len(union) > MAX_FIELDS:
+        problems.append(
+            Problem(None, "fields", f"the items name more than {MAX_FIELDS} fields in all")
+        )
     head_entry = AccessEntry(
         actor=entry.actor,
         actor_kind=entry.actor_kind,
         personal_id="",
-        fields=sorted(union),
+        fields=["status"],  # each item's names are checked above; the union is set below
         purpose=entry.purpose,
         channel=entry.channel,
         organization=entry.organization,
@@ -478,6 +499,7 @@ def prepare_batch(entry: BatchEntry, *, postgres: bool = True) -> PreparedBatch:
         raise InvalidAccessEntry(
             f"{len(problems)} problem(s) in the batch entry; nothing was written", problems
         )
+    values["fields"] = sorted(union)
     values["item_count"] = len(texts)
     arrays = (numbers, people, stored_fields, results, purposes) if postgres else ()
     return PreparedBatch(
@@ -557,5 +579,9 @@ def append_batch(session: Session, entry: BatchEntry) -> Anchor:
             )
     except IntegrityError as exc:
         raise ChainConflict(_CONFLICT) from exc
-    log.debug("access log: appended batch entry %d (%d items)", anchor.entry_id, len(batch.rows))
+    log.debug(
+        "access log: appended batch entry %d (%d items)",
+        anchor.entry_id,
+        batch.values["item_count"],
+    )
     return anchor

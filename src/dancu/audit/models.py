@@ -60,7 +60,8 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 
 
 class AccessLog(Base):
-    """One read of one person's data: who, for which organisation, which fields, why, when.
+    """One read of one person's data (who, for which organisation, which fields, why, when),
+    or of many people in one request: a batch entry, whose people are its items.
 
     ``id`` is the position in the chain: 1, 2, 3 … with no gaps. ``service.record`` assigns
     it as the previous entry's id plus one while holding the append lock, instead of taking

@@ -30,8 +30,9 @@ before batch entries existed keeps its exact bytes.
 
 ``prev_hash`` of the first entry (id 1) is 64 zeros (``GENESIS_HASH``); every other entry's
 ``prev_hash`` is the ``entry_hash`` of the entry whose id is one less. Text values never
-contain control characters or line separators (``record`` refuses them), so the only JSON
-escapes that can occur are ``\\"`` and ``\\\\``. docs/audit.md shows a worked example.
+contain control characters, line separators or lone surrogates (``record`` refuses them), so
+the only JSON escapes that can occur are ``\\"`` and ``\\\\``. docs/audit.md shows a worked
+example.
 
 Concurrency
 -----------
@@ -60,7 +61,19 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, Row, Select, Text, cast, func, null, select, text, union_all
+from sqlalchemy import (
+    Integer,
+    Row,
+    Select,
+    Text,
+    cast,
+    exists,
+    func,
+    null,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -107,12 +120,13 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 # spaces, within the limit): the API's own ids, ``<32 hex digits>[:<item>]``, checked with one
 # match instead of normalising and searching each.
 _PLAIN_REQUEST_ID = re.compile(r"[0-9A-Za-z:._-]{1,64}")
-# Control characters and line or paragraph separators: refused in every text value, so the
-# canonical JSON of an entry is the same whichever JSON library an auditor uses.
-# Every character of the Unicode categories Cc, Zl and Zp (Cc is U+0000-U+001F and
-# U+007F-U+009F; Zl and Zp are one character each; a test checks this against unicodedata):
-# one regex search per value instead of a category look-up per character.
-_FORBIDDEN_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Control characters, line or paragraph separators and lone surrogates: refused in every text
+# value, so the canonical JSON of an entry is the same whichever JSON library an auditor uses
+# (and a lone surrogate could not be written as UTF-8 at all). Every character of the Unicode
+# categories Cc, Zl, Zp and Cs (Cc is U+0000-U+001F and U+007F-U+009F; Zl and Zp are one
+# character each; Cs is U+D800-U+DFFF; a test checks this against unicodedata): one regex
+# search per value instead of a category look-up per character.
+_FORBIDDEN_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _TEXT_LIMITS = {
     "actor": 100,
     "organization": 200,
@@ -410,7 +424,10 @@ def _validated(
         required=kind in _NEEDS_ORGANIZATION,
     )
     occurred_at = entry.occurred_at or now
-    if occurred_at.tzinfo is None:
+    if not isinstance(occurred_at, dt.datetime):
+        problems.append(Problem(position, "occurred_at", "must be a date and time"))
+        occurred_at = now
+    elif occurred_at.tzinfo is None:
         problems.append(Problem(position, "occurred_at", "must include a time zone"))
     else:
         occurred_at = occurred_at.astimezone(dt.UTC)
@@ -588,6 +605,8 @@ def _stream(
 
 def _items_problem(row: Row[Any], items: list[Sequence[Any]]) -> str | None:
     """What is wrong with the items stored under an entry, before its hash is checked."""
+    if row.item_count is not None and type(row.item_count) is not int:
+        return f"entry {row.id} has an item count that is not a whole number: it was altered"
     if row.item_count is None:
         if items:
             return (
@@ -616,18 +635,24 @@ def _hash_of(row: Row[Any], items: list[Sequence[Any]]) -> str | None:
         return None
 
 
-def _stray_items(session: Session, last_id: int) -> int | None:
-    """An entry id with items stored under it outside the chain (before entry 1 or after
-    ``last_id``), or None."""
+def _stray_items(session: Session, last_id: int) -> Any:
+    """An entry id with items stored under it but no entry: before entry 1 or after
+    ``last_id`` (the last entry checked), or None.
+
+    Each look-up is one statement, which sees an entry and its items together or neither
+    (they commit in one transaction): a batch appended while ``verify`` ran is not stray."""
+    orphan = ~exists().where(AccessLog.id == AccessLogItem.entry_id)
     after = session.scalar(
         select(AccessLogItem.entry_id)
-        .where(AccessLogItem.entry_id > last_id)
+        .where(AccessLogItem.entry_id > last_id, orphan)
         .order_by(AccessLogItem.entry_id)
         .limit(1)
     )
     if after is not None:
         return after
-    return session.scalar(select(AccessLogItem.entry_id).where(AccessLogItem.entry_id < 1).limit(1))
+    return session.scalar(
+        select(AccessLogItem.entry_id).where(AccessLogItem.entry_id < 1, orphan).limit(1)
+    )
 
 
 def verify(
@@ -652,7 +677,7 @@ def verify(
     last: Anchor | None = None
 
     def broken(entry_id: int, problem: LinkProblem, detail: str) -> VerifyResult:
-        log.warning("access log broken at entry %d: %s", entry_id, problem.value)
+        log.warning("access log broken at entry %s: %s", entry_id, problem.value)
         return VerifyResult(count, last, BrokenLink(entry_id, problem, detail))
 
     for row, items in _stream(session, batch_size):

@@ -1,9 +1,10 @@
 """Population verification (CONTRACTS §4): does what a partner says agree with the register?
 
 Answers say, per given field, whether it agrees, whether the person is deceased, and never a
-register value. Every verification is one access log entry (actor = the client, its
-organisation, the person, the fields compared, the stated purpose), appended in the same
-transaction that read the register, before the answer leaves the server.
+register value. Every single verification is one access log entry (actor = the client, its
+organisation, the person, the fields compared, the stated purpose), and every batch one batch
+entry with one item per person, appended in the same transaction that read the register,
+before the answer leaves the server.
 
 ``verify_many`` (any backend, in a SQLAlchemy session) and ``commit_group_pg`` /
 ``commit_group_pg_async`` (PostgreSQL, on a plain psycopg connection, two or three round
