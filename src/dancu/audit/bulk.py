@@ -28,7 +28,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dancu.audit.exceptions import ChainConflict, InvalidAccessEntry
+from dancu.audit.exceptions import CHAIN_CONFLICT, ChainConflict, InvalidAccessEntry
 from dancu.audit.models import AccessLog
 from dancu.audit.service import (
     _PERSONAL_ID,
@@ -53,11 +53,6 @@ from dancu.db import pg_array_element
 from dancu.errors import Problem
 
 log = logging.getLogger(__name__)
-
-_CONFLICT = (
-    "another writer appended to the access log at the same position; nothing was written, "
-    "roll back and try again"
-)
 
 
 # the values many entries share (who, kind, channel, organisation, purpose, result)
@@ -293,7 +288,7 @@ def append(session: Session, entries: Sequence[AccessEntry]) -> Anchor | None:
         else:
             session.connection().execute(insert(AccessLog), values)
     except IntegrityError as exc:
-        raise ChainConflict(_CONFLICT) from exc
+        raise ChainConflict(CHAIN_CONFLICT) from exc
     log.debug("access log: appended entries %d to %d", values[0]["id"], anchor.entry_id)
     return anchor
 
@@ -578,7 +573,7 @@ def append_batch(session: Session, entry: BatchEntry) -> Anchor:
                 _SQLITE_INSERT_ITEMS, [(entry_id, *row) for row in batch.rows]
             )
     except IntegrityError as exc:
-        raise ChainConflict(_CONFLICT) from exc
+        raise ChainConflict(CHAIN_CONFLICT) from exc
     log.debug(
         "access log: appended batch entry %d (%d items)",
         anchor.entry_id,

@@ -30,6 +30,14 @@ class ChainConflict(ConflictError):
     code = "access_log_conflict"
 
 
+# What every writer that meets ``ChainConflict`` says (``record``, the bulk writers, the
+# verification group commit).
+CHAIN_CONFLICT = (
+    "another writer appended to the access log at the same position; nothing was written, "
+    "roll back and try again"
+)
+
+
 class InvalidAnchor(ValidationFailed):
     """An external anchor (entry id and hash) given to ``verify`` is malformed."""
 

@@ -74,6 +74,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dancu.audit.exceptions import (
+    CHAIN_CONFLICT,
     ChainConflict,
     InvalidAccessEntry,
     InvalidAccessQuery,
@@ -466,10 +467,7 @@ def record(session: Session, entries: Sequence[AccessEntry]) -> list[AccessLog]:
     try:
         session.flush()
     except IntegrityError as exc:
-        raise ChainConflict(
-            "another writer appended to the access log at the same position; nothing was "
-            "written, roll back and try again"
-        ) from exc
+        raise ChainConflict(CHAIN_CONFLICT) from exc
     log.debug("access log: appended entries %d to %d", rows[0].id, rows[-1].id)
     return rows
 

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from dancu.audit import bulk
 from dancu.audit import service as audit
-from dancu.audit.exceptions import ChainConflict
+from dancu.audit.exceptions import CHAIN_CONFLICT, ChainConflict
 from dancu.db import pg_array_element
 from dancu.enums import AccessChannel, ActorKind, ClientStatus, LifeStatus
 from dancu.exchange import quota
@@ -528,10 +528,7 @@ def _written(final: _Trip) -> Generator[_Trip, Any, None]:
     try:
         yield final
     except psycopg.errors.UniqueViolation as exc:
-        raise ChainConflict(
-            "another writer appended to the access log at the same position; nothing was "
-            "written, roll back and try again"
-        ) from exc
+        raise ChainConflict(CHAIN_CONFLICT) from exc
 
 
 def _admission(
