@@ -39,7 +39,6 @@ from dancu.audit.service import (
     MAX_ITEMS,
     AccessEntry,
     Anchor,
-    _encode_text,
     _field_names,
     _json_text,
     _lock,
@@ -47,6 +46,7 @@ from dancu.audit.service import (
     _validated,
     batch_text,
     head,
+    json_names,
     utc_text,
 )
 from dancu.db import pg_array_element
@@ -85,7 +85,7 @@ def _shape(values: Mapping[str, Any]) -> tuple[str, str, str, str, str]:
         f'{{"actor":{_shared_text(values["actor"])},'
         f'"actor_kind":{_shared_text(values["actor_kind"])},'
         f'"channel":{_shared_text(values["channel"])},'
-        f'"fields":[{",".join(map(_encode_text, values["fields"]))}],"id":',
+        f'"fields":{json_names(values["fields"])},"id":',
         f',"occurred_at":"{utc_text(values["occurred_at"])}",'
         f'"organization":{_shared_text(values["organization"])},"personal_id":',
         ',"prev_hash":"',
@@ -372,8 +372,7 @@ def _fields_of(
     if len(problems) > count:
         return None
     stored = ",".join(names)
-    canonical = json.dumps(names, separators=(",", ":"), ensure_ascii=False)
-    made = _Fields(names, stored, canonical, pg_array_element(stored))
+    made = _Fields(names, stored, json_names(names), pg_array_element(stored))
     if key is not None:
         seen[key] = made
     return made

@@ -269,6 +269,11 @@ def _json_text(value: str | None) -> str:
     return "null" if value is None else _encode_text(value)
 
 
+def json_names(names: Iterable[str]) -> str:
+    """A list of field names as the canonical text writes it (a compact JSON array)."""
+    return "[" + ",".join(map(_encode_text, names)) + "]"
+
+
 def items_text(items: Iterable[Sequence[Any]]) -> str:
     """The ``items`` array of a batch entry's canonical text, from stored items (each
     ``item, personal_id, fields, result, purpose``): the bytes ``canonical_bytes`` makes
@@ -281,9 +286,7 @@ def items_text(items: Iterable[Sequence[Any]]) -> str:
             raise TypeError("an item's number or fields have the wrong type")
         names = encoded.get(fields)
         if names is None:
-            names = encoded[fields] = json.dumps(
-                fields.split(","), separators=(",", ":"), ensure_ascii=False
-            )
+            names = encoded[fields] = json_names(fields.split(","))
         parts.append(
             f"[{number},{_encode_text(person)},{names},{_json_text(result)},{_json_text(purpose)}]"
         )
