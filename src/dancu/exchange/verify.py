@@ -21,7 +21,7 @@ import functools
 import hashlib
 import re
 import weakref
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -131,18 +131,30 @@ def answer(claim: Claim, row: Row[Any] | None) -> Answer:
     return Answer(result, fields, row.status == _DECEASED)
 
 
+def _person_read(job: Job, row: Row[Any] | None) -> str | None:
+    """Whose data a verification read: the register's personal ID (also for a legacy number
+    found), a 12-digit number not in the register as asked; None for a legacy number not
+    found (there is no person to attach a log entry to)."""
+    personal_id: str = row.personal_id if row is not None else job.claim.number
+    return personal_id if len(personal_id) == 12 else None
+
+
+def _fields_read(found: Answer) -> list[str]:
+    """The fields a verification read: those given, in answer order, and the deceased flag."""
+    return [*found.fields, "status"]
+
+
 def entry_of(job: Job, row: Row[Any] | None, found: Answer) -> audit.AccessEntry | None:
-    """The access log entry of one verification; None for a legacy number not found (there
-    is no person to attach it to)."""
-    personal_id = row.personal_id if row is not None else job.claim.number
-    if len(personal_id) != 12:
+    """The access log entry of one verification; None for a legacy number not found."""
+    personal_id = _person_read(job, row)
+    if personal_id is None:
         return None
     return audit.AccessEntry(
         actor=job.client_id,
         actor_kind=_CLIENT,
         organization=job.organization,
         personal_id=personal_id,
-        fields=[*found.fields, "status"],  # the given fields, in answer order
+        fields=_fields_read(found),
         purpose=job.purpose,
         channel=job.channel,
         request_id=job.request_id,
@@ -152,13 +164,28 @@ def entry_of(job: Job, row: Row[Any] | None, found: Answer) -> audit.AccessEntry
 
 def batch_item(job: Job, row: Row[Any] | None, found: Answer) -> bulk.BatchItem | None:
     """One batch verification as an item of the batch's access log entry; None for a legacy
-    number not found (there is no person to attach it to)."""
-    personal_id = row.personal_id if row is not None else job.claim.number
-    if len(personal_id) != 12:
+    number not found."""
+    personal_id = _person_read(job, row)
+    if personal_id is None:
         return None
-    return bulk.BatchItem(
-        job.item, personal_id, [*found.fields, "status"], found.result, job.purpose
-    )
+    return bulk.BatchItem(job.item, personal_id, _fields_read(found), found.result, job.purpose)
+
+
+def batch_answers(
+    jobs: Sequence[Job], rows: Mapping[str, Row[Any]]
+) -> tuple[list[Answer], list[bulk.BatchItem]]:
+    """Every batch job's answer against its register row, and the items of the batch's
+    access log entry."""
+    answers: list[Answer] = []
+    items: list[bulk.BatchItem] = []
+    for job in jobs:
+        register = rows.get(job.claim.number)
+        found = answer(job.claim, register)
+        answers.append(found)
+        item = batch_item(job, register, found)
+        if item is not None:
+            items.append(item)
+    return answers, items
 
 
 def batch_entry(jobs: Sequence[Job], items: list[bulk.BatchItem]) -> bulk.BatchEntry:
@@ -183,25 +210,21 @@ def verify_many(session: Session, jobs: Sequence[Job], *, batch: bool = False) -
     batch entry whose items are the jobs. The log's append lock is held from the append to
     the commit, after the register was read."""
     rows = fetch(session, (job.claim.number for job in jobs))
-    answers: list[Answer] = []
+    if batch:
+        answers, items = batch_answers(jobs, rows)
+        if items:
+            bulk.append_batch(session, batch_entry(jobs, items))
+        return answers
+    answers = []
     entries: list[audit.AccessEntry] = []
-    items: list[bulk.BatchItem] = []
     for job in jobs:
         row = rows.get(job.claim.number)
         found = answer(job.claim, row)
         answers.append(found)
-        if batch:
-            item = batch_item(job, row, found)
-            if item is not None:
-                items.append(item)
-            continue
         entry = entry_of(job, row, found)
         if entry is not None:
             entries.append(entry)
-    if items:
-        bulk.append_batch(session, batch_entry(jobs, items))
-    elif entries:
-        bulk.append(session, entries)
+    bulk.append(session, entries)
     return answers
 
 
@@ -645,15 +668,7 @@ def _batch_steps(
     """The rest of a batch's transaction once the register is read: compare every item,
     then count the quota and take the append lock in one round trip, then write the batch
     entry and its items and commit."""
-    outcomes: list[Outcome] = []
-    items: list[bulk.BatchItem] = []
-    for job in jobs:
-        register = rows.get(job.claim.number)
-        found = answer(job.claim, register)
-        outcomes.append(found)
-        item = batch_item(job, register, found)
-        if item is not None:
-            items.append(item)
+    answers, items = batch_answers(jobs, rows)
     prepared = bulk.prepare_batch(batch_entry(jobs, items)) if items else None
     admitted, _, last = yield [admit, *lock]
     refusals, _, _ = _admission(counts, admitted, now, whole=True)
@@ -668,4 +683,5 @@ def _batch_steps(
         final.append(_Statement(bulk.PG_INSERT_ITEMS_SQL, item_params))
     final.append(_COMMIT)
     yield from _written(final)
+    outcomes: list[Outcome] = list(answers)
     return outcomes
