@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session
 
 from dancu.audit.exceptions import CHAIN_CONFLICT, ChainConflict, InvalidAccessEntry
 from dancu.audit.models import AccessLog
+from dancu.audit.reading import _PERSONAL_ID
 from dancu.audit.service import (
-    _PERSONAL_ID,
     _PLAIN_REQUEST_ID,
     ADVISORY_LOCK_KEY,
     GENESIS_HASH,
@@ -337,24 +337,15 @@ class _Fields(NamedTuple):
     array_item: str  # ``stored`` as an element of a PostgreSQL array literal
 
 
-class PreparedBatch:
+class PreparedBatch(NamedTuple):
     """A checked batch entry: its column values (``id`` and hashes once linked), its items'
     canonical text, and its items in the form its writer needs: rows for SQLite
     (``rows``) or array literals for ``PG_INSERT_ITEMS_SQL`` (``pg_items``)."""
 
-    __slots__ = ("items_text", "pg_items", "rows", "values")
-
-    def __init__(
-        self,
-        values: dict[str, Any],
-        items_text: str,
-        rows: list[tuple[int, str, str, str | None, str | None]],
-        pg_items: tuple[str, ...],
-    ) -> None:
-        self.values = values
-        self.items_text = items_text
-        self.rows = rows
-        self.pg_items = pg_items
+    values: dict[str, Any]
+    items_text: str
+    rows: list[tuple[int, str, str, str | None, str | None]]
+    pg_items: tuple[str, ...]
 
 
 def _fields_of(

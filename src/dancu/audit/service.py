@@ -81,6 +81,7 @@ from dancu.audit.exceptions import (
     InvalidAnchor,
 )
 from dancu.audit.models import AccessLog, AccessLogItem
+from dancu.audit.reading import _PERSONAL_ID
 from dancu.audit.reading import MAX_LIMIT as MAX_LIMIT  # re-exported: dancu reads the log here
 from dancu.audit.reading import AccessPage as AccessPage
 from dancu.audit.reading import AccessView as AccessView
@@ -114,7 +115,6 @@ HASHED_COLUMNS: tuple[str, ...] = (
 )
 MAX_FIELDS = 100
 
-_PERSONAL_ID = re.compile(r"\d{12}")
 _FIELD_NAME = re.compile(r"[a-z][a-z0-9_.]{0,59}")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 # A request id that ``_text`` would keep as it is (ASCII letters, digits and ``:._-``, no
