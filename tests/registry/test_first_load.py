@@ -150,15 +150,21 @@ def test_a_first_load_stores_what_the_checked_merge_stores(
     assert first.duplicate_candidates == merged.duplicate_candidates
 
 
-def test_a_large_first_load_on_postgresql_writes_its_rows_frozen(
-    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # COPY FREEZE into the tables truncated in the load's savepoint: every page all-visible
-    # (the statistics the load gathers count them), none left for the next reader to rewrite.
+@pytest.fixture
+def bulk_nation(session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A small nation's file, loaded as a large first load would be (PostgreSQL only)."""
     if session.get_bind().dialect.name != "postgresql":
         pytest.skip("COPY FREEZE is PostgreSQL's")
     monkeypatch.setattr(importer, "BULK_FROM_ROWS", 1)
-    path = write_csv(tmp_path / "nation.csv", _nation(session))
+    return write_csv(tmp_path / "nation.csv", _nation(session))
+
+
+def test_a_large_first_load_on_postgresql_writes_its_rows_frozen(
+    session: Session, bulk_nation: Path
+) -> None:
+    # COPY FREEZE into the tables truncated in the load's savepoint: every page all-visible
+    # (the statistics the load gathers count them), none left for the next reader to rewrite.
+    path = bulk_nation
     report = importer.import_file(session, path, actor="test", chunk_rows=2)
     assert "write" in report.stages and report.inserted == 8
     pages = session.execute(
@@ -175,13 +181,10 @@ def test_a_large_first_load_on_postgresql_writes_its_rows_frozen(
 
 
 def test_a_load_that_cannot_freeze_its_rows_gives_way_to_the_checked_merge(
-    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    session: Session, bulk_nation: Path
 ) -> None:
     # An open cursor in the caller's transaction makes PostgreSQL refuse COPY FREEZE.
-    if session.get_bind().dialect.name != "postgresql":
-        pytest.skip("COPY FREEZE is PostgreSQL's")
-    monkeypatch.setattr(importer, "BULK_FROM_ROWS", 1)
-    path = write_csv(tmp_path / "nation.csv", _nation(session))
+    path = bulk_nation
     expected = _in_savepoint(session, lambda: _merge_only(session, path))[1]
     dbapi: Any = session.connection().connection.driver_connection
     with dbapi.cursor(name="held_open") as held:
