@@ -1,5 +1,5 @@
-"""A batch's claims are read with ``ClaimReader``: the same claims and the same errors as
-``parse_claim`` item by item, whatever repeats in the batch."""
+"""``parse_claim``'s field readers remember what they read: a claim read after others gives
+the same claim and the same errors as when read first, whatever repeats in a batch."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dancu.errors import ValidationFailed
-from dancu.registry.agreement import Claim, ClaimReader, parse_claim
+from dancu.registry import agreement
+from dancu.registry.agreement import Claim, parse_claim
 
 # Values readable and unreadable, repeated across the items so that later items find them
 # remembered: names with and without diacritics, every date form, sex forms, addresses.
@@ -41,18 +42,41 @@ def _outcome(read: Any, item: dict[str, Any], row: int) -> Claim | list[tuple[An
     return claim
 
 
+def _forget() -> None:
+    for reader in (agreement._read_name_text, agreement._read_birth_text,
+                   agreement._read_sex_text):  # fmt: skip
+        reader.cache_clear()
+
+
 @given(items=_ITEMS)
-def test_a_reader_reads_every_item_as_parse_claim_does(items: list[dict[str, Any]]) -> None:
-    read = ClaimReader().read
+def test_a_claim_reads_the_same_after_others_as_first(items: list[dict[str, Any]]) -> None:
+    _forget()
+    in_turn = [_outcome(parse_claim, item, row) for row, item in enumerate(items, start=1)]
+    fresh = []
     for row, item in enumerate(items, start=1):
-        assert _outcome(read, item, row) == _outcome(parse_claim, item, row)
+        _forget()
+        fresh.append(_outcome(parse_claim, item, row))
+    assert in_turn == fresh
+
+
+def test_problems_are_named_per_field_in_order() -> None:
+    body = {"personal_id": 7, "full_name": "", "birth_date": "31/02/1985", "sex": "?",
+            "address": "x" * 301}  # fmt: skip
+    problems = _outcome(parse_claim, body, 3)
+    assert [p[:2] for p in problems] == [
+        (3, "personal_id"), (3, "personal_id"), (3, "full_name"), (3, "birth_date"), (3, "sex"),
+        (3, "address"),
+    ]  # fmt: skip
+    assert [p[2] for p in problems][:3] == [
+        "must be text", "is required", "must not be empty; leave the field out instead",
+    ]  # fmt: skip
 
 
 def test_a_remembered_value_is_reused_only_for_the_same_text() -> None:
-    read = ClaimReader().read
-    first = read({"personal_id": "001085000001", "full_name": "Nguyễn Văn Thử", "sex": "Nam"})
-    again = read({"personal_id": "079190000002", "full_name": "Nguyễn Văn Thử", "sex": "Nam"})
-    other = read({"personal_id": "079190000002", "full_name": "Nguyen Van Thu", "sex": "F"})
+    name = "Nguyễn Văn Thử"
+    first = parse_claim({"personal_id": "001085000001", "full_name": name, "sex": "Nam"})
+    again = parse_claim({"personal_id": "079190000002", "full_name": name, "sex": "Nam"})
+    other = parse_claim({"personal_id": "079190000002", "full_name": "Nguyen Van Thu", "sex": "F"})
     assert (again.full_name, again.name_key, again.name_marked, again.sex) == (
         first.full_name, first.name_key, first.name_marked, "M",
     )  # fmt: skip

@@ -55,7 +55,7 @@ from dancu.exchange.schemas import (
 )
 from dancu.exchange.tokens import AccessToken, ClientCache, ClientState, TokenValidator
 from dancu.exchange.verify import Answer, Job, active_clients, commit_group_pg, verify_many
-from dancu.registry.agreement import ClaimReader, parse_claim
+from dancu.registry.agreement import parse_claim
 
 log = logging.getLogger(__name__)
 
@@ -253,17 +253,17 @@ def _purpose(client: ClientState, stated: str, row: int | None = None) -> str:
     return purpose
 
 
-_AnswerKey = tuple[str, tuple[tuple[str, bool], ...], bool]
-_RESULTS: dict[_AnswerKey, bytes] = {}
+_RESULTS: dict[Answer, bytes] = {}
 
 
 def _result_json(answer: Answer) -> bytes:
     """``{"result":…,"fields":{…},"deceased":…}`` exactly as ``JSONResponse`` renders it,
-    made once per distinct answer: there are only a few dozen."""
-    key = (answer.result, tuple(answer.fields.items()), answer.deceased)
-    done = _RESULTS.get(key)
+    made once per distinct answer (``verify.answer`` shares each: a few hundred)."""
+    done = _RESULTS.get(answer)
     if done is None:
-        done = _RESULTS[key] = bytes(JSONResponse(answer.as_dict()).body)
+        done = bytes(JSONResponse(answer.as_dict()).body)
+        if len(_RESULTS) < 4096:  # answers made elsewhere are rendered, not kept
+            _RESULTS[answer] = done
     return done
 
 
@@ -399,13 +399,12 @@ async def verify_batch(request: Request) -> Response:
     request_id = _request_id(request)
     jobs: list[Job] = []
     problems: list[Problem] = []
-    read = ClaimReader().read  # each distinct name, date and sex of the batch read once
     client_id, organization = token.client_id, client.organization
     for position, item in enumerate(items, start=1):
         stated_here = item.get("purpose")
         purpose = batch_purpose if stated_here is None else _purpose(client, stated_here, position)
         try:
-            claim = read(item, row=position)
+            claim = parse_claim(item, row=position)
         except ValidationFailed as exc:
             problems.extend(exc.problems)
             continue

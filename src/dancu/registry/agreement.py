@@ -34,7 +34,15 @@ from dancu.vn import names as vn_names
 from dancu.vn import personal_id as vn_ids
 from dancu.vn import sex as vn_sex
 
-__all__ = ["CLAIM_FIELDS", "Claim", "ClaimReader", "RegisterRow", "compare", "parse_claim"]
+__all__ = [
+    "CLAIM_FIELDS",
+    "Agreement",
+    "Claim",
+    "RegisterRow",
+    "agreement",
+    "compare",
+    "parse_claim",
+]
 
 CLAIM_FIELDS: tuple[str, ...] = ("full_name", "birth_date", "sex", "address")
 """The fields a claim may carry besides the number, in the order answers list them."""
@@ -83,20 +91,109 @@ class Claim(NamedTuple):
         return tuple(f for f, v in zip(CLAIM_FIELDS, values, strict=True) if v is not None)
 
 
-def _text(body: Mapping[str, Any], field: str, problems: list[Problem], row: int | None) -> str:
-    value = body.get(field)
+# What reading one field gave: its value, and what is wrong with it (reasons, none if fine).
+_Read = tuple[Any, tuple[str, ...]]
+_Name = tuple[str | None, str | None, bool]  # canonical form, folded key, written with marks
+_NO_NAME: _Name = (None, None, False)
+_FINE: tuple[str, ...] = ()
+_NOT_TEXT = ("must be text",)
+_EMPTY = ("must not be empty; leave the field out instead",)
+_TOO_LONG = (f"is longer than {_MAX_TEXT} characters",)
+_NO_NUMBER = "is required"
+_BAD_NUMBER = "must be a 12-digit personal ID or a 9-digit CMND number"
+
+
+def _text(value: Any, *, may_be_empty: bool = False) -> tuple[str, tuple[str, ...]]:
+    """A field's text, stripped; "" for a field not given, or with the reason it is refused."""
     if value is None:
-        return ""
+        return "", _FINE
     if not isinstance(value, str):
-        problems.append(Problem(row, field, "must be text"))
-        return ""
+        return "", _NOT_TEXT
     value = value.strip()
-    if not value and field != "personal_id":
-        problems.append(Problem(row, field, "must not be empty; leave the field out instead"))
-    elif len(value) > _MAX_TEXT:
-        problems.append(Problem(row, field, f"is longer than {_MAX_TEXT} characters"))
-        return ""
-    return value
+    if not value and not may_be_empty:
+        return value, _EMPTY
+    if len(value) > _MAX_TEXT:
+        return "", _TOO_LONG
+    return value, _FINE
+
+
+def _read_number(value: Any) -> _Read:
+    if type(value) is str and vn_ids.is_legacy_id(value):  # digits only: nothing to normalise
+        return value, _FINE
+    text, why = _text(value, may_be_empty=True)
+    number = vn_ids.normalise_id(text)
+    if not number:
+        return number, (*why, _NO_NUMBER)
+    if not vn_ids.is_legacy_id(number):
+        return number, (*why, _BAD_NUMBER)
+    return number, why
+
+
+@lru_cache(maxsize=1 << 16)
+def _read_name_text(value: str) -> _Read:
+    text, why = _text(value)
+    if not text:
+        return _NO_NAME, why
+    canon, key = vn_names.canonical_and_fold(text)
+    parts = (canon, key, vn_names.has_diacritics(canon))
+    return parts, _FINE if key else ("has no letters",)
+
+
+def _read_name(value: Any) -> _Read:
+    if type(value) is str:
+        return _read_name_text(value)
+    return _NO_NAME, _FINE if value is None else _NOT_TEXT
+
+
+@lru_cache(maxsize=1 << 16)
+def _read_birth_text(value: str) -> _Read:
+    text, why = _text(value)
+    if not text:
+        return None, why
+    try:
+        return vn_dates.parse_lenient_date(text), _FINE
+    except ValueError as exc:
+        return None, (str(exc),)
+
+
+def _read_birth(value: Any) -> _Read:
+    if type(value) is str:
+        return _read_birth_text(value)
+    return None, _FINE if value is None else _NOT_TEXT
+
+
+@lru_cache(maxsize=1024)
+def _read_sex_text(value: str) -> _Read:
+    text, why = _text(value)
+    if not text:
+        return None, why
+    try:
+        return vn_sex.parse_sex(text), _FINE
+    except ValueError as exc:
+        return None, (str(exc),)
+
+
+def _read_sex(value: Any) -> _Read:
+    if type(value) is str:
+        return _read_sex_text(value)
+    return None, _FINE if value is None else _NOT_TEXT
+
+
+def _read_address(value: Any) -> _Read:
+    text, why = _text(value)
+    return text or None, why
+
+
+# Each field and its reader, in the order problems are named. A reader's result depends on
+# the value alone, so the readers of text that costs to read (names, dates, sex) remember
+# what they read (bounded; a batch repeats dates and sexes, a register repeats names).
+_READERS = (
+    ("personal_id", _read_number),
+    ("full_name", _read_name),
+    ("birth_date", _read_birth),
+    ("sex", _read_sex),
+    ("address", _read_address),
+)
 
 
 def parse_claim(body: Mapping[str, Any], *, row: int | None = None) -> Claim:
@@ -107,107 +204,20 @@ def parse_claim(body: Mapping[str, Any], *, row: int | None = None) -> Claim:
     ``M``/``F``, ``Nam``/``Nữ``, ``male``/``female``. Other keys are ignored here (the API's
     schema refuses unknown ones).
     """
-    problems: list[Problem] = []
-    number = vn_ids.normalise_id(_text(body, "personal_id", problems, row))
-    if not number:
-        problems.append(Problem(row, "personal_id", "is required"))
-    elif not vn_ids.is_legacy_id(number):
-        problems.append(
-            Problem(row, "personal_id", "must be a 12-digit personal ID or a 9-digit CMND number")
-        )
-    name = _text(body, "full_name", problems, row)
-    canon = key = None
-    marked = False
-    if name:
-        canon, key = vn_names.canonical_and_fold(name)
-        if not key:
-            problems.append(Problem(row, "full_name", "has no letters"))
-        marked = vn_names.has_diacritics(canon)
-    birth = None
-    born = _text(body, "birth_date", problems, row)
-    if born:
-        try:
-            birth = vn_dates.parse_lenient_date(born)
-        except ValueError as exc:
-            problems.append(Problem(row, "birth_date", str(exc)))
-    sex = None
-    given_sex = _text(body, "sex", problems, row)
-    if given_sex:
-        try:
-            sex = vn_sex.parse_sex(given_sex)
-        except ValueError as exc:
-            problems.append(Problem(row, "sex", str(exc)))
-    address = _text(body, "address", problems, row) or None
-    if problems:
+    get = body.get
+    number, number_why = _read_number(get("personal_id"))
+    (canon, key, marked), name_why = _read_name(get("full_name"))
+    birth, birth_why = _read_birth(get("birth_date"))
+    sex, sex_why = _read_sex(get("sex"))
+    address, address_why = _read_address(get("address"))
+    if number_why or name_why or birth_why or sex_why or address_why:
+        problems = [
+            Problem(row, field, reason)
+            for field, reader in _READERS
+            for reason in reader(get(field))[1]
+        ]
         raise ValidationFailed("; ".join(str(p) for p in problems), problems)
-    return Claim(
-        number=number,
-        full_name=canon,
-        name_key=key,
-        name_marked=marked,
-        birth_date=birth,
-        sex=sex,
-        address=address,
-    )
-
-
-_Name = tuple[str | None, str | None, bool]
-_NO_NAME: _Name = (None, None, False)
-
-
-class ClaimReader:
-    """``parse_claim`` for the items of one batch, remembering every distinct name, date,
-    sex and address it has read.
-
-    The items of a batch repeat values (a date, a common name, the sex), and reading one
-    costs far more than looking it up: a value seen before in the batch is taken from a
-    dictionary, and an item with any value not seen yet goes through ``parse_claim``
-    whole, so that every error and every result is exactly ``parse_claim``'s. Each field is
-    read on its own (a field's result depends on its value only), which is what makes a
-    remembered value safe to reuse.
-    """
-
-    __slots__ = ("_addresses", "_dates", "_names", "_sexes")
-
-    def __init__(self) -> None:
-        self._names: dict[str, _Name] = {}
-        self._dates: dict[str, vn_dates.PartialDate] = {}
-        self._sexes: dict[str, str] = {}
-        self._addresses: dict[str, str] = {}
-
-    def read(self, body: Mapping[str, Any], *, row: int | None = None) -> Claim:
-        """The claim of ``body``, or ``ValidationFailed`` as ``parse_claim`` raises it."""
-        number = body.get("personal_id")
-        name = body.get("full_name")
-        born = body.get("birth_date")
-        sex = body.get("sex")
-        address = body.get("address")
-        # (a value that is not text is never remembered: ``parse_claim`` names it)
-        parts = _NO_NAME if name is None else self._names.get(name) if type(name) is str else None
-        birth = self._dates.get(born) if type(born) is str else None
-        found_sex = self._sexes.get(sex) if type(sex) is str else None
-        found_address = self._addresses.get(address) if type(address) is str else None
-        if (
-            type(number) is str
-            and vn_ids.is_legacy_id(number)  # digits only: ``normalise_id`` would not change it
-            and parts is not None
-            and (born is None or birth is not None)
-            and (sex is None or found_sex is not None)
-            and (address is None or found_address is not None)
-        ):
-            return Claim(number, parts[0], parts[1], parts[2], birth, found_sex, found_address)
-        claim = parse_claim(body, row=row)
-        # every value of ``body`` was read without a problem: remember them (keys are the
-        # values as given, which is what the next item will be looked up by)
-        if name is not None:
-            self._names[name] = (claim.full_name, claim.name_key, claim.name_marked)
-        if born is not None and claim.birth_date is not None:
-            self._dates[born] = claim.birth_date
-        if sex is not None and claim.sex is not None:
-            self._sexes[sex] = claim.sex
-        if address is not None and claim.address is not None:
-            self._addresses[address] = claim.address
-        return claim
+    return Claim(number, canon, key, marked, birth, sex, address)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -232,19 +242,34 @@ def _date_agrees(claimed: vn_dates.PartialDate, row: RegisterRow) -> bool:
     return claimed.day is None or precision == "month" or claimed.day == born.day
 
 
+Agreement = tuple[bool | None, bool | None, bool | None, bool | None]
+"""Whether each of :data:`CLAIM_FIELDS` agrees with the register, None where not given."""
+
+
+def agreement(claim: Claim, row: RegisterRow) -> Agreement:
+    """Whether each field of ``claim`` agrees with the register's ``row`` (CONTRACTS §3), in
+    :data:`CLAIM_FIELDS` order, None for a field not given: a few hundred distinct values,
+    which a caller can look its answer up by."""
+    name = born = sex = address = None
+    if claim.full_name is not None:
+        if claim.name_marked:
+            name = claim.full_name.lower() == row.full_name.lower()
+        else:
+            name = claim.name_key == row.name_key
+    if claim.birth_date is not None:
+        born = _date_agrees(claim.birth_date, row)
+    if claim.sex is not None:
+        sex = claim.sex == row.sex
+    if claim.address is not None:
+        address = _address_agrees(claim.address, row.permanent_commune_code)
+    return name, born, sex, address
+
+
 def compare(claim: Claim, row: RegisterRow) -> dict[str, bool]:
     """Whether each given field agrees with the register's ``row`` (CONTRACTS §3), one entry
     per given field in :data:`CLAIM_FIELDS` order."""
-    out: dict[str, bool] = {}
-    if claim.full_name is not None:
-        if claim.name_marked:
-            out["full_name"] = claim.full_name.lower() == row.full_name.lower()
-        else:
-            out["full_name"] = claim.name_key == row.name_key
-    if claim.birth_date is not None:
-        out["birth_date"] = _date_agrees(claim.birth_date, row)
-    if claim.sex is not None:
-        out["sex"] = claim.sex == row.sex
-    if claim.address is not None:
-        out["address"] = _address_agrees(claim.address, row.permanent_commune_code)
-    return out
+    return {
+        field: agrees
+        for field, agrees in zip(CLAIM_FIELDS, agreement(claim, row), strict=True)
+        if agrees is not None
+    }
