@@ -23,7 +23,7 @@ disagreement instead.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 
@@ -145,15 +145,20 @@ def _read_name(value: Any) -> _Read:
     return _NO_NAME, _FINE if value is None else _NOT_TEXT
 
 
-@lru_cache(maxsize=1 << 16)
-def _read_birth_text(value: str) -> _Read:
+def _parsed(value: str, parse: Callable[[str], Any]) -> _Read:
+    """``value``'s text read by ``parse``, or the reason it is refused (its ValueError's)."""
     text, why = _text(value)
     if not text:
         return None, why
     try:
-        return vn_dates.parse_lenient_date(text), _FINE
+        return parse(text), _FINE
     except ValueError as exc:
         return None, (str(exc),)
+
+
+@lru_cache(maxsize=1 << 16)
+def _read_birth_text(value: str) -> _Read:
+    return _parsed(value, vn_dates.parse_lenient_date)
 
 
 def _read_birth(value: Any) -> _Read:
@@ -164,13 +169,7 @@ def _read_birth(value: Any) -> _Read:
 
 @lru_cache(maxsize=1024)
 def _read_sex_text(value: str) -> _Read:
-    text, why = _text(value)
-    if not text:
-        return None, why
-    try:
-        return vn_sex.parse_sex(text), _FINE
-    except ValueError as exc:
-        return None, (str(exc),)
+    return _parsed(value, vn_sex.parse_sex)
 
 
 def _read_sex(value: Any) -> _Read:
