@@ -90,3 +90,16 @@ async def test_a_batch_item_with_a_null_purpose_takes_the_batchs(
     response = await _post(http, token, "/api/v1/verify/batch", json.dumps(body).encode())
     assert response.status_code == 200, response.text
     assert [r["result"] for r in response.json()["results"]] == ["match", "match"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/verify", "/api/v1/verify/batch"])
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 10_000, b'{"items":' * 1_500, b'{"purpose": NaN, "items": []}', b"1" * 400],
+    ids=["deep-array", "deep-object", "nan", "huge-number"],
+)
+async def test_json_no_reader_can_take_is_a_400(
+    http: httpx.AsyncClient, token: str, path: str, body: bytes
+) -> None:
+    response = await _post(http, token, path, body)
+    _error(response, 400, "invalid_input")

@@ -170,6 +170,8 @@ def test_bad_input_is_shown_beside_each_field_and_changes_nothing(
         assert f'id="e-{name}"' in refused.text, name
     assert i18n.REASONS_VI["not valid JSON"] in refused.text
     assert 'value="nhiều"' in refused.text  # what was typed is kept
+    deep = _add_client(client, csrf, organization=BANK, jwks="[" * 5_000)  # past any recursion
+    assert deep.status_code == 400 and i18n.REASONS_VI["not valid JSON"] in deep.text
     # The service's own checks, beside their fields too.
     no_scope = client.post(
         "/admin/clients",

@@ -1,7 +1,7 @@
 """HTTP for the partner exchange: the authorization server's endpoints and the verification
 API (CONTRACTS §4). Thin: authenticate, authorise, parse, call a service, answer.
 
-The two verification routes read their body themselves (size-capped, ``json.loads`` and a
+The two verification routes read their body themselves (size-capped, ``orjson.loads`` and a
 strict check of a plainly valid body, pydantic's ``model_validate_json`` for any other so its
 errors are the schema's) instead of through FastAPI's parameter machinery: on the hot path
 that machinery costs more than the verification. Their schemas still appear in /docs.
@@ -11,7 +11,6 @@ ahead of FastAPI's (see ``install``), and answers are built from precomputed JSO
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
+import orjson
 import psycopg
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -159,13 +159,16 @@ async def _body(request: Request, limit: int) -> bytes:
 
 
 def _fast_json(body: bytes) -> Any:
-    """The body as ``json.loads`` reads it, or None where pydantic's reader might disagree
-    (not UTF-8, not JSON, a ``\\uD8xx``-``\\uDFxx`` escape: pydantic refuses lone surrogates)."""
+    """The body as JSON (orjson: a 10,000-item batch in about a third of ``json.loads``'s
+    time), or None where pydantic's reader might disagree or where orjson refuses (not
+    UTF-8, not JSON, NaN, nested past 1,024 levels, a number past 64 bits, a
+    ``\\uD8xx``-``\\uDFxx`` escape: pydantic refuses lone surrogates). Then the schema reads
+    it, and names the problem."""
     if _SURROGATE.search(body):
         return None
     try:
-        return json.loads(body.decode("utf-8"))
-    except ValueError:  # UnicodeDecodeError included
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:  # a ValueError
         return None
 
 

@@ -14,11 +14,11 @@ office").
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
@@ -121,8 +121,8 @@ def _client_settings(session: Session, form: Form) -> dict[str, Any]:
     text = form.get("jwks").strip()
     if text:
         try:
-            value = json.loads(text)
-        except ValueError:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:  # nested past 1,024 levels included
             problems.append(Problem(None, "jwks", "not valid JSON"))
         else:
             if isinstance(value, dict):
