@@ -82,3 +82,16 @@ def test_a_remembered_value_is_reused_only_for_the_same_text() -> None:
     )  # fmt: skip
     assert again.number == "079190000002"
     assert (other.name_marked, other.sex) == (False, "F")
+
+
+def test_long_text_is_read_but_not_remembered() -> None:
+    _forget()
+    pad = " " * 5_000  # valid once stripped
+    body = {"personal_id": "001085000001", "full_name": f"{pad}Nguyễn Văn Thử{pad}",
+            "birth_date": f"{pad}1985", "sex": f"Nam{pad}"}  # fmt: skip
+    claim = parse_claim(body)
+    year = parse_claim({"personal_id": "001085000001", "birth_date": "1985"}).birth_date
+    assert (claim.full_name, claim.birth_date, claim.sex) == ("Nguyễn Văn Thử", year, "M")
+    for reader in (agreement._read_name_text, agreement._read_sex_text):
+        assert reader.cache_info().currsize == 0
+    assert agreement._read_birth_text.cache_info().currsize == 1  # the short "1985" only

@@ -141,8 +141,23 @@ def _read_name_text(value: str) -> _Read:
 
 def _read_name(value: Any) -> _Read:
     if type(value) is str:
-        return _read_name_text(value)
+        return _remembered(_read_name_text, value)
     return _NO_NAME, _FINE if value is None else _NOT_TEXT
+
+
+# Text longer than this is read without being remembered: the readers' caches are keyed by
+# what callers send, and must not keep a caller's megabytes (a valid value is at most
+# ``_MAX_TEXT`` characters once stripped; longer text is refused, or mostly spaces).
+_REMEMBERED_LENGTH = 2 * _MAX_TEXT
+
+
+def _remembered(reader: Any, value: str) -> _Read:
+    """``reader(value)`` through its cache, or past it for text too long to keep."""
+    if len(value) <= _REMEMBERED_LENGTH:
+        result: _Read = reader(value)
+    else:
+        result = reader.__wrapped__(value)
+    return result
 
 
 def _parsed(value: str, parse: Callable[[str], Any]) -> _Read:
@@ -163,7 +178,7 @@ def _read_birth_text(value: str) -> _Read:
 
 def _read_birth(value: Any) -> _Read:
     if type(value) is str:
-        return _read_birth_text(value)
+        return _remembered(_read_birth_text, value)
     return None, _FINE if value is None else _NOT_TEXT
 
 
@@ -174,7 +189,7 @@ def _read_sex_text(value: str) -> _Read:
 
 def _read_sex(value: Any) -> _Read:
     if type(value) is str:
-        return _read_sex_text(value)
+        return _remembered(_read_sex_text, value)
     return None, _FINE if value is None else _NOT_TEXT
 
 
