@@ -77,9 +77,16 @@ async def test_an_unknown_or_suspended_client_is_refused_in_the_batch(app: FastA
         committer.stop()
 
 
-async def test_one_group_reads_current_and_legacy_numbers_together(app: FastAPI) -> None:
+@pytest.mark.parametrize("chunk", [None, 1], ids=["one-statement", "a-statement-a-number"])
+async def test_one_group_reads_current_and_legacy_numbers_together(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch, chunk: int | None
+) -> None:
     """A 9-digit CMND, a 12-digit CMND, a current number and an unknown one in one group:
-    each is found as ``registry.service.lookup`` would find it."""
+    each is found as ``registry.service.lookup`` would find it, whether the register is read
+    in one statement or split across several (as a batch of 10,000 numbers is)."""
+    if chunk is not None:
+        monkeypatch.setattr(verify_service, "_PG_CHUNK", chunk)
+        monkeypatch.setattr(verify_service, "_CHUNK", chunk)
     with unit_of_work(app.state.sessions) as session:
         partner = add_partner(session)
     sizes: list[int] = []

@@ -397,9 +397,18 @@ async def _batch(http: httpx.AsyncClient, token: str, body: dict[str, Any]) -> h
     return await http.post("/api/v1/verify/batch", json=body, headers=bearer(token))
 
 
+@pytest.mark.parametrize("chunk", [None, 1], ids=["one-statement", "a-statement-a-number"])
 async def test_a_batch_answers_in_order_and_logs_every_item(
-    app: FastAPI, http: httpx.AsyncClient, token: str, partner: Partner
+    app: FastAPI,
+    http: httpx.AsyncClient,
+    token: str,
+    partner: Partner,
+    monkeypatch: pytest.MonkeyPatch,
+    chunk: int | None,
 ) -> None:
+    if chunk is not None:  # the register read in several statements, as 10,000 numbers are
+        monkeypatch.setattr(verify_service, "_PG_CHUNK", chunk)
+        monkeypatch.setattr(verify_service, "_CHUNK", chunk)
     items = [
         {"personal_id": ALIVE, "sex": "Nam"},
         {"personal_id": UNKNOWN, "full_name": "Ai Đó"},
