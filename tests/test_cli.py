@@ -157,3 +157,14 @@ def test_reconcile_is_a_dancu_command(dancu: CliRunner, tmp_path: Path) -> None:
         ("1", "match", "001085000555"),
         ("2", "not_found", ""),
     ]
+
+
+@pytest.mark.parametrize("text", ["{", "[" * 5_000], ids=["not-json", "nested-too-deeply"])
+def test_a_bad_jwks_file_is_a_usage_error(dancu: CliRunner, tmp_path: Path, text: str) -> None:
+    path = tmp_path / "jwks.json"
+    path.write_text(text, encoding="utf-8")
+    args = ["exchange", "client", "add", "--org", "Ngân hàng Thử", "--scope", "population.verify",
+            "--purpose", "kyc", "--jwks", str(path)]  # fmt: skip
+    result = dancu.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "--jwks" in result.stderr

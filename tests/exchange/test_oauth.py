@@ -208,3 +208,23 @@ async def test_rotating_the_signing_key_keeps_valid_tokens_working(
             headers=bearer(token),
         )  # fmt: skip
         assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize("part", ["header", "claims"])
+async def test_a_client_assertion_nested_past_any_parser_is_refused(
+    http: httpx.AsyncClient, part: str
+) -> None:
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    deep = b64(b"[" * 3_000)
+    header, claims = b64(b'{"alg":"ES256","kid":"k"}'), b64(b'{"iss":"dc_x","sub":"dc_x"}')
+    assertion = f"{deep}.{claims}" if part == "header" else f"{header}.{deep}"
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": f"{assertion}.{b64(b'x')}",
+    }
+    response = await http.post("/oauth/token", data=form)
+    assert response.status_code in (400, 401), response.text
+    assert response.json()["error"] == "invalid_client"

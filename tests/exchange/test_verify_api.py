@@ -3,6 +3,7 @@ and every error checked against a JSON Schema, and the access log written before
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
@@ -244,7 +245,20 @@ async def test_no_token_is_a_401(http: httpx.AsyncClient) -> None:
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-@pytest.mark.parametrize("header", ["Bearer", "Bearer not.a.jwt", "Basic abc", "Bearer a.b.c"])
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+_DEEP = _b64(b"[" * 3_000)  # JSON nested past Python's recursion limit
+_HEADER = _b64(b'{"alg":"ES256","typ":"at+jwt","kid":"k"}')
+_SIGNATURE = _b64(b"x")
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer", "Bearer not.a.jwt", "Basic abc", "Bearer a.b.c",
+     f"Bearer {_DEEP}.{_b64(b'{}')}.{_SIGNATURE}", f"Bearer {_HEADER}.{_DEEP}.{_SIGNATURE}"],
+)  # fmt: skip
 async def test_a_malformed_token_is_a_401(http: httpx.AsyncClient, header: str) -> None:
     response = await http.post(
         "/api/v1/verify", json={"personal_id": ALIVE, "purpose": PURPOSE},

@@ -47,6 +47,8 @@ def _jwks(path: Path | None) -> dict[str, Any] | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise typer.BadParameter(f"{path}: {exc}", param_hint="--jwks") from None
+    except RecursionError:  # json.loads on JSON nested past Python's limit
+        raise typer.BadParameter(f"{path}: nested too deeply", param_hint="--jwks") from None
     if isinstance(data, dict) and "keys" not in data:
         data = {"keys": [data]}  # a single JWK
     if not isinstance(data, dict):

@@ -124,6 +124,16 @@ class _PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
     def get_audiences(self) -> list[str]:
         return [self.server.endpoints.token, self.server.endpoints.issuer]
 
+    def extract_assertion(self, assertion: str) -> tuple[Any, dict[str, Any]]:
+        """Authlib's, with claims nested past Python's recursion limit refused as an invalid
+        assertion: authlib reads them with ``json.loads`` before any signature is checked,
+        and the ``RecursionError`` it raises (not a ValueError) was a 500 for anyone."""
+        try:
+            headers, claims = super().extract_assertion(assertion)
+        except RecursionError:
+            raise InvalidClientError(description="Invalid JWT payload.") from None
+        return headers, claims
+
     def resolve_client_public_key(self, client: PartnerClient) -> KeySet:
         if not client.row.jwks:
             raise InvalidClientError(description="the client has no registered public key")
