@@ -122,3 +122,51 @@ def test_a_log_without_batches_downgrades_and_still_verifies(fresh: Engine) -> N
         columns = [c["name"] for c in inspect(connection).get_columns("access_log")]
         assert "item_count" not in columns
         assert not inspect(connection).has_table("access_log_item")
+
+
+def _person_index(engine: Engine) -> dict[str, list[str | None]]:
+    return {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("access_log_item")}
+
+
+@pytest.mark.parametrize("built_by_hand", [False, True])
+def test_revision_0008_finds_items_by_person_through_one_column(
+    fresh: Engine, built_by_hand: bool
+) -> None:
+    """Revision 0008 replaces the (personal_id, entry_id) B-tree with an index on personal_id
+    (hash on PostgreSQL), also when an operator built it beforehand, and back on downgrade."""
+    upgrade(fresh, "0007")
+    assert _person_index(fresh) == {
+        "ix_access_log_item_personal_id_entry_id": ["personal_id", "entry_id"]
+    }
+    if built_by_hand:  # as an operator would, CONCURRENTLY, before upgrading a large log
+        using = "USING hash " if fresh.dialect.name == "postgresql" else ""
+        create = f"CREATE INDEX ix_access_log_item_personal_id ON access_log_item {using}"
+        with fresh.begin() as connection:
+            connection.execute(text(create + "(personal_id)"))
+    upgrade(fresh)
+    assert _person_index(fresh) == {"ix_access_log_item_personal_id": ["personal_id"]}
+    if fresh.dialect.name == "postgresql":
+        with fresh.connect() as connection:
+            method = connection.execute(
+                text(
+                    "SELECT am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam "
+                    "WHERE c.relname = 'ix_access_log_item_personal_id'"
+                )
+            ).scalar()
+        assert method == "hash"
+    with Session(fresh) as session:
+        bulk.append_batch(
+            session,
+            bulk.BatchEntry(actor="dc_bank", actor_kind="client", organization="Ngân hàng Thử",
+                            purpose="xác thực khách hàng", channel="verify",
+                            items=[bulk.BatchItem(1, PERSON_A, ["status"], "match")]),
+        )  # fmt: skip
+        session.commit()
+        assert [v.item for v in audit.for_person(session, PERSON_A).items] == [1]
+    config = alembic_config(fresh.url.render_as_string(hide_password=False))
+    with fresh.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0007")
+    assert _person_index(fresh) == {
+        "ix_access_log_item_personal_id_entry_id": ["personal_id", "entry_id"]
+    }
