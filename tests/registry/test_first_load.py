@@ -7,15 +7,17 @@ checked merge. Both must leave the same register and report the same problems.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
 from dancu.errors import Problem, ValidationFailed
-from dancu.registry import bulk, importer
+from dancu.registry import bulk, first_load, importer, pipeline
 from dancu.registry.interchange import open_source
 from dancu.registry.models import Citizen, Household, Residence
 from tests.registry.factories import commune_codes, family, person, write_csv
@@ -233,6 +235,7 @@ def test_the_stamps_of_a_first_load_read_back_like_the_merge(
         ),
     ],
 )
+@pytest.mark.parametrize("surveyed", [True, False], ids=["from the stream", "in SQL"])
 def test_a_problem_of_the_whole_file_gives_way_with_the_full_report_and_schema_intact(
     session: Session,
     tmp_path: Path,
@@ -240,8 +243,11 @@ def test_a_problem_of_the_whole_file_gives_way_with_the_full_report_and_schema_i
     change: dict[str, str],
     field: str,
     words: str,
+    surveyed: bool,
 ) -> None:
     monkeypatch.setattr(importer, "BULK_FROM_ROWS", 1)
+    if not surveyed:  # a load too large for the survey: the whole-file checks run in SQL
+        monkeypatch.setattr(first_load, "SURVEY_MAX_ROWS", 1)
     schema = _schema(session)
     first = person(legacy_id_number="987654321", household_id="HH-F", relationship_to_head="head")
     bad = person(**change)
@@ -257,6 +263,118 @@ def test_a_problem_of_the_whole_file_gives_way_with_the_full_report_and_schema_i
     with pytest.raises(ValidationFailed) as merged, session.begin_nested():
         _merge_only(session, path)
     assert _listed(merged.value) == _listed(info.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "found"),
+    [
+        ({}, []),
+        ({"father_id": "001060999999"}, ["a father, mother or spouse who is nobody"]),
+        ({"mother_id": "001160999999"}, ["a father, mother or spouse who is nobody"]),
+        ({"spouse_id": "001160999999"}, ["a father, mother or spouse who is nobody"]),
+        ({"household_id": "HH-X", "relationship_to_head": "child"}, ["a household with no head"]),
+        ({"legacy_id_number": "987654321"}, ["a legacy number twice"]),
+        # Twelve digits are another number than the nine they end with.
+        ({"legacy_id_number": "000987654321"}, []),
+        (
+            {
+                "legacy_id_number": "987654321",
+                "household_id": "HH-Y",
+                "relationship_to_head": "child",
+            },
+            ["a legacy number twice", "a household with no head"],
+        ),
+    ],
+)
+@pytest.mark.parametrize("chunk_rows", [1, 3], ids=["one row a batch", "one batch"])
+def test_the_stream_survey_finds_what_the_sql_checks_find(
+    session: Session,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    change: dict[str, str],
+    found: list[str],
+    chunk_rows: int,
+) -> None:
+    surveyed: list[list[str] | None] = []
+    received = first_load.FileSurvey.received
+
+    def spy(survey: first_load.FileSurvey, summary: list[str] | None) -> None:
+        surveyed.append(summary)
+        received(survey, summary)
+
+    monkeypatch.setattr(first_load.FileSurvey, "received", spy)
+    first = person(legacy_id_number="987654321", household_id="HH-F", relationship_to_head="head")
+    member = person(
+        household_id="HH-F", relationship_to_head="child", father_id=first["personal_id"]
+    )
+    path = write_csv(tmp_path / "f.csv", [first, member, person(**change)])
+    with session.begin_nested() as savepoint:
+        if found:
+            with pytest.raises(ValidationFailed):
+                importer.import_file(session, path, actor="test", chunk_rows=chunk_rows)
+        else:
+            importer.import_file(session, path, actor="test", chunk_rows=chunk_rows)
+            # The SQL checks agree on the loaded register.
+            assert [w for w, sql in first_load._FILE_CHECKS if session.scalar(text(sql))] == []
+        savepoint.rollback()
+    assert surveyed[0] == found
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["in process", "in a second process"])
+def test_the_survey_reaches_the_loader_from_the_checking_process(
+    tmp_path: Path, parallel: bool
+) -> None:
+    first = person(household_id="HH-F", relationship_to_head="head")
+    rows = [first, person(father_id="001060999999"), person(spouse_id=first["personal_id"])]
+    malformed: list[Problem] = []
+    _, _, batches = open_source(
+        write_csv(tmp_path / "f.csv", rows),
+        chunk_rows=1,
+        max_line_bytes=1 << 20,
+        malformed=malformed,
+    )
+    survey = first_load.FileSurvey()
+    stream = pipeline.checked_batches(
+        batches,
+        communes=frozenset(),
+        today=dt.date.today(),
+        malformed=malformed,
+        parallel=parallel,
+        survey=survey,
+    )
+    assert sum(checked.rows_read for checked in stream) == 3
+    assert survey.found == ["a father, mother or spouse who is nobody"]
+
+
+def test_a_large_load_on_sqlite_gives_back_the_sort_settings(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("SQLite's sorter settings")
+    monkeypatch.setattr(importer, "BULK_FROM_ROWS", 1)
+    settings = ("PRAGMA threads", "PRAGMA cache_size")
+    before = [session.scalar(text(pragma)) for pragma in settings]
+    path = write_csv(tmp_path / "f.csv", family(commune_codes(session)[0]))
+    assert importer.import_file(session, path, actor="test").inserted == 3
+    assert [session.scalar(text(pragma)) for pragma in settings] == before
+
+
+def test_the_survey_stops_past_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(first_load, "SURVEY_MAX_ROWS", 2)
+    survey = first_load.FileSurvey()
+    columns = ("father_id", "mother_id", "spouse_id", "legacy_id_number", "household_id")
+    table = pa.table(
+        {
+            "personal_id": ["001085000001", "001085000002"],
+            "relationship_to_head": pa.nulls(2, pa.string()),
+            **{name: pa.nulls(2, pa.string()) for name in columns},
+        }
+    )
+    survey.add(table)
+    assert survey.finish() == []
+    survey.add(table)
+    assert survey.finish() is None
+    assert survey.ids == []
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,14 @@ from sqlalchemy import ForeignKeyConstraint, Index, Table, text
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
-# Sorting threads SQLite may use to build an index (the second core is otherwise idle then).
-_SQLITE_SORT_THREADS = 2
+# How SQLite builds an index: its sorter cuts the keys into runs of the page cache's size and,
+# with helper threads, sorts and merges runs while the table is still being read. With the
+# register's 200 MB cache every key fits one run, sorted by one thread in one long pass (the
+# second core idle); with 2 MB runs and four helpers both cores sort, and each run fits the
+# processor's caches. Ten indexes of 1M people: 4.2-4.8 s -> 2.4-2.7 s rebuilt alone,
+# 4.5-4.9 s -> 2.7-3.3 s in an import (docs/benchmarks.md).
+_SQLITE_SORT_THREADS = 4
+_SQLITE_SORT_CACHE_KIB = 2000
 
 
 def table_of(model: type[DeclarativeBase]) -> Table:
@@ -76,12 +82,17 @@ class SetAside:
         connection = self.session.connection()
         sqlite = not _postgres(self.session)
         if sqlite:
-            previous = self.session.scalar(text("PRAGMA threads"))
+            threads = self.session.scalar(text("PRAGMA threads"))
+            cache = self.session.scalar(text("PRAGMA cache_size"))
             self.session.execute(text(f"PRAGMA threads = {_SQLITE_SORT_THREADS}"))
-        for index in self.indexes:
-            index.create(connection)
-        if sqlite:
-            self.session.execute(text(f"PRAGMA threads = {int(previous or 0)}"))
+            self.session.execute(text(f"PRAGMA cache_size = -{_SQLITE_SORT_CACHE_KIB}"))
+        try:
+            for index in self.indexes:
+                index.create(connection)
+        finally:
+            if sqlite:
+                self.session.execute(text(f"PRAGMA threads = {int(threads or 0)}"))
+                self.session.execute(text(f"PRAGMA cache_size = {int(cache or 0)}"))
 
     def rebuild_foreign_keys(self, *, all_visible: bool = False) -> None:
         """Add the foreign keys back; each one validates its rows with one join.

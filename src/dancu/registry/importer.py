@@ -532,6 +532,7 @@ def _first_load(
         if _dialect(session) == "postgresql"
         else None
     )
+    survey = first_load.FileSurvey()
     stream = pipeline.checked_batches(
         batches,
         communes=communes,
@@ -539,6 +540,7 @@ def _first_load(
         malformed=malformed,
         parallel=parallel,
         prepare=prepare,
+        survey=survey,
     )
     with session.begin_nested(), closing(stream):
         report.inserted, report.households = first_load.load(
@@ -550,6 +552,7 @@ def _first_load(
             malformed=malformed,
             on_batch=arrived,
             lap=watch.lap,
+            survey=survey,
         )
         report.duplicate_candidates = duplicates.flag_from_table(session, "citizen", now, bulk=big)
         watch.lap("duplicates")

@@ -19,7 +19,7 @@ import os
 import queue
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -58,13 +58,32 @@ def _rejected_raw(raw: RawBatch, result: Normalised) -> list[dict[str, Any]]:
 Prepare = Callable[[pa.Table], Any]
 
 
+class Survey(Protocol):
+    """What the checking process learns from the whole stream (``registry.first_load``'s
+    whole-file checks): ``add`` sees the valid rows of each problem-free batch, ``finish`` returns
+    a picklable summary after the last one, and ``received`` hands that summary to the loading
+    process's copy of the survey."""
+
+    def add(self, table: pa.Table) -> None: ...
+
+    def finish(self) -> Any: ...
+
+    def received(self, summary: Any) -> None: ...
+
+
 def _check_all(
-    batches: Iterable[RawBatch], communes: frozenset[str], today: dt.date, prepare: Prepare | None
+    batches: Iterable[RawBatch],
+    communes: frozenset[str],
+    today: dt.date,
+    prepare: Prepare | None,
+    survey: Survey | None = None,
 ) -> Iterator[Checked]:
     names = NameMemo()
     for raw in batches:
         result = normalise(raw, communes=communes, today=today, names=names)
         payload = None
+        if survey and not result.problems:
+            survey.add(result.table)
         if prepare and not result.problems:
             payload = prepare(result.table)
             # The payload replaces the rows: do not send them through the queue as well.
@@ -78,12 +97,13 @@ def _child(
     today: dt.date,
     malformed: list[Problem],
     prepare: Prepare | None,
+    survey: Survey | None,
     out: Any,
 ) -> None:
     try:
-        for checked in _check_all(batches, communes, today, prepare):
+        for checked in _check_all(batches, communes, today, prepare, survey):
             out.put(("batch", checked))
-        out.put(("done", malformed))
+        out.put(("done", (malformed, survey.finish() if survey else None)))
     except ValidationFailed as exc:
         out.put(("invalid", (exc.message, exc.problems)))
     except DancuError as exc:
@@ -100,17 +120,23 @@ def checked_batches(
     malformed: list[Problem],
     parallel: bool,
     prepare: Prepare | None = None,
+    survey: Survey | None = None,
 ) -> Generator[Checked, None, None]:
     """Check ``batches``, in a forked child when ``parallel``; rows with the wrong number of
     fields that the reader found are appended to ``malformed`` by the end of the stream.
-    ``prepare`` (run where the checking runs) gives each problem-free batch its payload."""
+    ``prepare`` (run where the checking runs) gives each problem-free batch its payload;
+    ``survey`` (also run there) has received its summary by the end of the stream."""
     if not parallel or (os.cpu_count() or 1) < 2 or "fork" not in mp.get_all_start_methods():
-        yield from _check_all(batches, communes, today, prepare)
+        yield from _check_all(batches, communes, today, prepare, survey)
+        if survey:
+            survey.received(survey.finish())
         return
     ctx = mp.get_context("fork")
     out = ctx.Queue(maxsize=_QUEUE_DEPTH)
     child = ctx.Process(
-        target=_child, args=(batches, communes, today, malformed, prepare, out), daemon=True
+        target=_child,
+        args=(batches, communes, today, malformed, prepare, survey, out),
+        daemon=True,
     )
     child.start()
     try:
@@ -128,7 +154,10 @@ def checked_batches(
             if kind == "batch":
                 yield payload
             elif kind == "done":
-                malformed.extend(payload)
+                rows, summary = payload
+                malformed.extend(rows)
+                if survey:
+                    survey.received(summary)
                 return
             elif kind == "invalid":
                 message, problems = payload
