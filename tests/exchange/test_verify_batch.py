@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -43,9 +44,8 @@ def _outcome(read: Any, item: dict[str, Any], row: int) -> Claim | list[tuple[An
 
 
 def _forget() -> None:
-    for reader in (agreement._read_name_text, agreement._read_birth_text,
-                   agreement._read_sex_text):  # fmt: skip
-        reader.cache_clear()
+    for memo in (agreement._NAMES, agreement._BIRTHS, agreement._SEXES):
+        memo.clear()
 
 
 @given(items=_ITEMS)
@@ -92,6 +92,15 @@ def test_long_text_is_read_but_not_remembered() -> None:
     claim = parse_claim(body)
     year = parse_claim({"personal_id": "001085000001", "birth_date": "1985"}).birth_date
     assert (claim.full_name, claim.birth_date, claim.sex) == ("Nguyễn Văn Thử", year, "M")
-    for reader in (agreement._read_name_text, agreement._read_sex_text):
-        assert reader.cache_info().currsize == 0
-    assert agreement._read_birth_text.cache_info().currsize == 1  # the short "1985" only
+    assert (len(agreement._NAMES), len(agreement._SEXES)) == (0, 0)
+    assert list(agreement._BIRTHS) == ["1985"]  # the short "1985" only
+
+
+def test_a_full_memo_is_emptied_and_keeps_working(monkeypatch: pytest.MonkeyPatch) -> None:
+    _forget()
+    monkeypatch.setattr(agreement, "_MEMO_SIZE", 2)
+    names = ["Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường"]
+    claims = [parse_claim({"personal_id": "001085000001", "full_name": n}) for n in names]
+    assert [c.full_name for c in claims] == names
+    assert list(agreement._NAMES) == ["Lê Văn Cường"]  # emptied at the third, then kept
+    assert parse_claim({"personal_id": "001085000001", "full_name": names[0]}) == claims[0]

@@ -129,35 +129,36 @@ def _read_number(value: Any) -> _Read:
     return number, why
 
 
-@lru_cache(maxsize=1 << 16)
-def _read_name_text(value: str) -> _Read:
+# What the readers of text that costs to read (names, dates, sex) have read, by the value as
+# sent: a result depends on the value alone. Plain dictionaries rather than ``lru_cache``, so
+# that ``parse_claim`` looks a value up without a call (a batch reads 10,000 claims); each is
+# emptied when full. Text longer than ``_REMEMBERED_LENGTH`` is read without being kept: the
+# keys are what callers send, and must not keep a caller's megabytes (a valid value is at
+# most ``_MAX_TEXT`` characters once stripped; longer text is refused, or mostly spaces).
+_NAMES: dict[str, _Read] = {}
+_BIRTHS: dict[str, _Read] = {}
+_SEXES: dict[str, _Read] = {}
+_MEMO_SIZE = 1 << 16
+_REMEMBERED_LENGTH = 2 * _MAX_TEXT
+
+
+def _remembered(memo: dict[str, _Read], value: str, read: Callable[[str], _Read]) -> _Read:
+    """``read(value)``, kept in ``memo`` unless the text is too long to keep."""
+    result = read(value)
+    if len(value) <= _REMEMBERED_LENGTH:
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[value] = result
+    return result
+
+
+def _name_text(value: str) -> _Read:
     text, why = _text(value)
     if not text:
         return _NO_NAME, why
     canon, key = vn_names.canonical_and_fold(text)
     parts = (canon, key, vn_names.has_diacritics(canon))
     return parts, _FINE if key else ("has no letters",)
-
-
-def _read_name(value: Any) -> _Read:
-    if type(value) is str:
-        return _remembered(_read_name_text, value)
-    return _NO_NAME, _FINE if value is None else _NOT_TEXT
-
-
-# Text longer than this is read without being remembered: the readers' caches are keyed by
-# what callers send, and must not keep a caller's megabytes (a valid value is at most
-# ``_MAX_TEXT`` characters once stripped; longer text is refused, or mostly spaces).
-_REMEMBERED_LENGTH = 2 * _MAX_TEXT
-
-
-def _remembered(reader: Any, value: str) -> _Read:
-    """``reader(value)`` through its cache, or past it for text too long to keep."""
-    if len(value) <= _REMEMBERED_LENGTH:
-        result: _Read = reader(value)
-    else:
-        result = reader.__wrapped__(value)
-    return result
 
 
 def _parsed(value: str, parse: Callable[[str], Any]) -> _Read:
@@ -171,25 +172,29 @@ def _parsed(value: str, parse: Callable[[str], Any]) -> _Read:
         return None, (str(exc),)
 
 
-@lru_cache(maxsize=1 << 16)
-def _read_birth_text(value: str) -> _Read:
+def _birth_text(value: str) -> _Read:
     return _parsed(value, vn_dates.parse_lenient_date)
+
+
+def _sex_text(value: str) -> _Read:
+    return _parsed(value, vn_sex.parse_sex)
+
+
+def _read_name(value: Any) -> _Read:
+    if type(value) is str:
+        return _NAMES.get(value) or _remembered(_NAMES, value, _name_text)
+    return _NO_NAME, _FINE if value is None else _NOT_TEXT
 
 
 def _read_birth(value: Any) -> _Read:
     if type(value) is str:
-        return _remembered(_read_birth_text, value)
+        return _BIRTHS.get(value) or _remembered(_BIRTHS, value, _birth_text)
     return None, _FINE if value is None else _NOT_TEXT
-
-
-@lru_cache(maxsize=1024)
-def _read_sex_text(value: str) -> _Read:
-    return _parsed(value, vn_sex.parse_sex)
 
 
 def _read_sex(value: Any) -> _Read:
     if type(value) is str:
-        return _remembered(_read_sex_text, value)
+        return _SEXES.get(value) or _remembered(_SEXES, value, _sex_text)
     return None, _FINE if value is None else _NOT_TEXT
 
 
@@ -220,9 +225,11 @@ def parse_claim(body: Mapping[str, Any], *, row: int | None = None) -> Claim:
     """
     get = body.get
     number, number_why = _read_number(get("personal_id"))
-    (canon, key, marked), name_why = _read_name(get("full_name"))
-    birth, birth_why = _read_birth(get("birth_date"))
-    sex, sex_why = _read_sex(get("sex"))
+    # a remembered value without a call; anything else through its reader
+    name, born, said = get("full_name"), get("birth_date"), get("sex")
+    (canon, key, marked), name_why = (type(name) is str and _NAMES.get(name)) or _read_name(name)
+    birth, birth_why = (type(born) is str and _BIRTHS.get(born)) or _read_birth(born)
+    sex, sex_why = (type(said) is str and _SEXES.get(said)) or _read_sex(said)
     address, address_why = _read_address(get("address"))
     if number_why or name_why or birth_why or sex_why or address_why:
         problems = [
