@@ -94,7 +94,7 @@ def _people(url: str, n: int, seed: int) -> list[dict[str, str]]:
         if total == 0:
             raise SystemExit("the register is empty: run dancu seed first (or --seed-citizens)")
         rng = random.Random(seed)
-        ids = session.scalars(select(Citizen.personal_id)).all()
+        ids = session.scalars(select(Citizen.personal_id).order_by(Citizen.personal_id)).all()
         picks = rng.sample(list(ids), min(n, len(ids)))
         columns = (Citizen.personal_id, Citizen.full_name, Citizen.birth_date, Citizen.sex)
         rows = [
@@ -236,9 +236,9 @@ def _batch(
     """10,000-item batches of distinct people posted back to back by ``streams`` concurrent
     clients, each stream cycling through the payloads from a different one."""
     items = [{k: v for k, v in b.items() if k != "purpose"} for b in bodies]
-    payloads = [
+    payloads = [  # whole batches only: a register smaller than 10,000 people gives one smaller
         json.dumps({"purpose": PURPOSE, "items": items[start : start + 10_000]}).encode()
-        for start in range(0, len(items), 10_000)
+        for start in range(0, max(len(items) - 9_999, 1), 10_000)
     ]
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     latencies: list[float] = []

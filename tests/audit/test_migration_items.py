@@ -128,32 +128,44 @@ def _person_index(engine: Engine) -> dict[str, list[str | None]]:
     return {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("access_log_item")}
 
 
-@pytest.mark.parametrize("built_by_hand", [False, True])
+@pytest.mark.parametrize("built_by_hand", ["no", "hash", "btree", "invalid"])
 def test_revision_0008_finds_items_by_person_through_one_column(
-    fresh: Engine, built_by_hand: bool
+    fresh: Engine, built_by_hand: str
 ) -> None:
     """Revision 0008 replaces the (personal_id, entry_id) B-tree with an index on personal_id
-    (hash on PostgreSQL), also when an operator built it beforehand, and back on downgrade."""
+    (hash on PostgreSQL), also when an operator built one beforehand (and builds it again
+    when that one is not a hash index or was left invalid), and back on downgrade."""
+    postgres = fresh.dialect.name == "postgresql"
+    if built_by_hand == "invalid" and not postgres:
+        pytest.skip("an interrupted CREATE INDEX CONCURRENTLY is PostgreSQL's")
     upgrade(fresh, "0007")
     assert _person_index(fresh) == {
         "ix_access_log_item_personal_id_entry_id": ["personal_id", "entry_id"]
     }
-    if built_by_hand:  # as an operator would, CONCURRENTLY, before upgrading a large log
-        using = "USING hash " if fresh.dialect.name == "postgresql" else ""
+    if built_by_hand != "no":  # as an operator would, CONCURRENTLY, before upgrading a big log
+        using = "USING hash " if postgres and built_by_hand != "btree" else ""
         create = f"CREATE INDEX ix_access_log_item_personal_id ON access_log_item {using}"
         with fresh.begin() as connection:
             connection.execute(text(create + "(personal_id)"))
+            if built_by_hand == "invalid":  # as an interrupted concurrent build leaves it
+                connection.execute(
+                    text(
+                        "UPDATE pg_index SET indisvalid = false "
+                        "WHERE indexrelid = 'ix_access_log_item_personal_id'::regclass"
+                    )
+                )
     upgrade(fresh)
     assert _person_index(fresh) == {"ix_access_log_item_personal_id": ["personal_id"]}
-    if fresh.dialect.name == "postgresql":
+    if postgres:
         with fresh.connect() as connection:
-            method = connection.execute(
+            method, valid = connection.execute(
                 text(
-                    "SELECT am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam "
+                    "SELECT am.amname, i.indisvalid FROM pg_class c "
+                    "JOIN pg_am am ON am.oid = c.relam JOIN pg_index i ON i.indexrelid = c.oid "
                     "WHERE c.relname = 'ix_access_log_item_personal_id'"
                 )
-            ).scalar()
-        assert method == "hash"
+            ).one()
+        assert (method, valid) == ("hash", True)
     with Session(fresh) as session:
         bulk.append_batch(
             session,

@@ -45,7 +45,7 @@ def _outcome(read: Any, item: dict[str, Any], row: int) -> Claim | list[tuple[An
 
 def _forget() -> None:
     for memo in (agreement._NAMES, agreement._BIRTHS, agreement._SEXES):
-        memo.clear()
+        memo.seen.clear()
 
 
 @given(items=_ITEMS)
@@ -92,15 +92,38 @@ def test_long_text_is_read_but_not_remembered() -> None:
     claim = parse_claim(body)
     year = parse_claim({"personal_id": "001085000001", "birth_date": "1985"}).birth_date
     assert (claim.full_name, claim.birth_date, claim.sex) == ("Nguyễn Văn Thử", year, "M")
-    assert (len(agreement._NAMES), len(agreement._SEXES)) == (0, 0)
-    assert list(agreement._BIRTHS) == ["1985"]  # the short "1985" only
+    assert (len(agreement._NAMES.seen), len(agreement._SEXES.seen)) == (0, 0)
+    assert list(agreement._BIRTHS.seen) == ["1985"]  # the short "1985" only
+
+
+def test_refused_values_are_named_but_not_remembered() -> None:
+    _forget()
+    body = {"personal_id": "001085000001", "full_name": " " * 50, "birth_date": "\x07" * 300,
+            "sex": "?" * 300}  # fmt: skip
+    for _ in range(2):
+        with pytest.raises(ValidationFailed) as refused:
+            parse_claim(body)
+        assert [p.field for p in refused.value.problems] == ["full_name", "birth_date", "sex"]
+    assert all(not m.seen for m in (agreement._NAMES, agreement._BIRTHS, agreement._SEXES))
+
+
+def test_text_of_a_str_subclass_is_read_as_text() -> None:
+    class Text(str):
+        pass
+
+    _forget()
+    body = {"personal_id": "001085000001", "full_name": Text("Nguyễn Văn Thử"),
+            "birth_date": Text("14/03/1985"), "sex": Text("Nam")}  # fmt: skip
+    claim = parse_claim(body)
+    assert (claim.full_name, claim.sex) == ("Nguyễn Văn Thử", "M")
+    assert all(not m.seen for m in (agreement._NAMES, agreement._BIRTHS, agreement._SEXES))
 
 
 def test_a_full_memo_is_emptied_and_keeps_working(monkeypatch: pytest.MonkeyPatch) -> None:
     _forget()
-    monkeypatch.setattr(agreement, "_MEMO_SIZE", 2)
+    monkeypatch.setattr(agreement, "_NAMES", agreement._Memo({}, 2, 100))
     names = ["Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường"]
     claims = [parse_claim({"personal_id": "001085000001", "full_name": n}) for n in names]
     assert [c.full_name for c in claims] == names
-    assert list(agreement._NAMES) == ["Lê Văn Cường"]  # emptied at the third, then kept
+    assert list(agreement._NAMES.seen) == ["Lê Văn Cường"]  # emptied at the third, then kept
     assert parse_claim({"personal_id": "001085000001", "full_name": names[0]}) == claims[0]

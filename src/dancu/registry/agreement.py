@@ -129,26 +129,33 @@ def _read_number(value: Any) -> _Read:
     return number, why
 
 
-# What the readers of text that costs to read (names, dates, sex) have read, by the value as
-# sent: a result depends on the value alone. Plain dictionaries rather than ``lru_cache``, so
-# that ``parse_claim`` looks a value up without a call (a batch reads 10,000 claims); each is
-# emptied when full. Text longer than ``_REMEMBERED_LENGTH`` is read without being kept: the
-# keys are what callers send, and must not keep a caller's megabytes (a valid value is at
-# most ``_MAX_TEXT`` characters once stripped; longer text is refused, or mostly spaces).
-_NAMES: dict[str, _Read] = {}
-_BIRTHS: dict[str, _Read] = {}
-_SEXES: dict[str, _Read] = {}
-_MEMO_SIZE = 1 << 16
-_REMEMBERED_LENGTH = 2 * _MAX_TEXT
+class _Memo(NamedTuple):
+    """What a field's reader has read, by the value as sent (a result depends on the value
+    alone): a plain dictionary, so that ``parse_claim`` looks a value up without a call (a
+    batch reads 10,000 claims), emptied when it holds ``size`` values.
+
+    Only values read without a problem are kept (a refused value need not be fast), and only
+    values of at most ``longest`` characters (the longest a real value is, with some spaces:
+    the keys are what callers send, and must not let them fill a worker's memory)."""
+
+    seen: dict[str, _Read]
+    size: int
+    longest: int
 
 
-def _remembered(memo: dict[str, _Read], value: str, read: Callable[[str], _Read]) -> _Read:
-    """``read(value)``, kept in ``memo`` unless the text is too long to keep."""
+_NAMES = _Memo({}, 1 << 16, 100)  # a Vietnamese full name is rarely past 50 characters
+_BIRTHS = _Memo({}, 1 << 16, 32)  # "1985-03-14 00:00:00" is the longest form
+_SEXES = _Memo({}, 1024, 16)
+
+
+def _remembered(memo: _Memo, value: str, read: Callable[[str], _Read]) -> _Read:
+    """``read(value)``, kept in ``memo`` if it was read without a problem and is short
+    enough; a ``str`` subclass is read and not kept."""
     result = read(value)
-    if len(value) <= _REMEMBERED_LENGTH:
-        if len(memo) >= _MEMO_SIZE:
-            memo.clear()
-        memo[value] = result
+    if not result[1] and len(value) <= memo.longest and type(value) is str:
+        if len(memo.seen) >= memo.size:
+            memo.seen.clear()
+        memo.seen[value] = result
     return result
 
 
@@ -181,20 +188,20 @@ def _sex_text(value: str) -> _Read:
 
 
 def _read_name(value: Any) -> _Read:
-    if type(value) is str:
-        return _NAMES.get(value) or _remembered(_NAMES, value, _name_text)
+    if isinstance(value, str):
+        return _NAMES.seen.get(value) or _remembered(_NAMES, value, _name_text)
     return _NO_NAME, _FINE if value is None else _NOT_TEXT
 
 
 def _read_birth(value: Any) -> _Read:
-    if type(value) is str:
-        return _BIRTHS.get(value) or _remembered(_BIRTHS, value, _birth_text)
+    if isinstance(value, str):
+        return _BIRTHS.seen.get(value) or _remembered(_BIRTHS, value, _birth_text)
     return None, _FINE if value is None else _NOT_TEXT
 
 
 def _read_sex(value: Any) -> _Read:
-    if type(value) is str:
-        return _SEXES.get(value) or _remembered(_SEXES, value, _sex_text)
+    if isinstance(value, str):
+        return _SEXES.seen.get(value) or _remembered(_SEXES, value, _sex_text)
     return None, _FINE if value is None else _NOT_TEXT
 
 
@@ -227,9 +234,11 @@ def parse_claim(body: Mapping[str, Any], *, row: int | None = None) -> Claim:
     number, number_why = _read_number(get("personal_id"))
     # a remembered value without a call; anything else through its reader
     name, born, said = get("full_name"), get("birth_date"), get("sex")
-    (canon, key, marked), name_why = (type(name) is str and _NAMES.get(name)) or _read_name(name)
-    birth, birth_why = (type(born) is str and _BIRTHS.get(born)) or _read_birth(born)
-    sex, sex_why = (type(said) is str and _SEXES.get(said)) or _read_sex(said)
+    (canon, key, marked), name_why = (type(name) is str and _NAMES.seen.get(name)) or _read_name(
+        name
+    )
+    birth, birth_why = (type(born) is str and _BIRTHS.seen.get(born)) or _read_birth(born)
+    sex, sex_why = (type(said) is str and _SEXES.seen.get(said)) or _read_sex(said)
     address, address_why = _read_address(get("address"))
     if number_why or name_why or birth_why or sex_why or address_why:
         problems = [

@@ -10,10 +10,11 @@ citizen's view and the search by person read a person's items by equality and so
 themselves (they are a union with the single entries), so they lose no ordering. SQLite has
 no hash index: a B-tree on ``personal_id``.
 
-On a large log, the index is built under an exclusive lock on ``access_log_item``: plan the
-upgrade (or build ``ix_access_log_item_personal_id`` by hand with ``CREATE INDEX
-CONCURRENTLY`` first, and drop the old one the same way if you like; the upgrade then does
-what is left).
+On a large log the build holds a SHARE lock on ``access_log_item`` (reads go on; batch
+verifications, which write items, wait): plan the upgrade, or build
+``ix_access_log_item_personal_id`` by hand with ``CREATE INDEX CONCURRENTLY … USING hash``
+first (and drop the old one the same way if you like); the upgrade then does what is left,
+and builds again an index left invalid by an interrupted build, or not a hash index.
 """
 
 from __future__ import annotations
@@ -30,13 +31,33 @@ _OLD = "ix_access_log_item_personal_id_entry_id"
 _NEW = "ix_access_log_item_personal_id"
 
 
+def _usable(bind: sa.Connection) -> bool:
+    """Whether ``_NEW`` exists and can serve: on PostgreSQL a valid hash index (a ``CREATE
+    INDEX CONCURRENTLY`` that was interrupted leaves an invalid one behind, which no query
+    uses but every insert maintains)."""
+    if bind.dialect.name != "postgresql":
+        names = {i["name"] for i in sa.inspect(bind).get_indexes("access_log_item")}
+        return _NEW in names
+    found = bind.execute(
+        sa.text(
+            "SELECT i.indisvalid AND am.amname = 'hash' FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam "
+            "WHERE c.relname = :name AND c.relnamespace = to_regnamespace(current_schema())"
+        ),
+        {"name": _NEW},
+    ).scalar()
+    if found is False:  # there, but invalid or not a hash index: built again below
+        op.drop_index(_NEW, table_name="access_log_item")
+    return bool(found)
+
+
 def upgrade() -> None:
-    existing = {i["name"] for i in sa.inspect(op.get_bind()).get_indexes("access_log_item")}
-    if _NEW not in existing:
+    bind = op.get_bind()
+    if not _usable(bind):
         op.create_index(
             _NEW, "access_log_item", ["personal_id"], unique=False, postgresql_using="hash"
         )
-    if _OLD in existing:
+    if _OLD in {i["name"] for i in sa.inspect(bind).get_indexes("access_log_item")}:
         op.drop_index(_OLD, table_name="access_log_item")
 
 
