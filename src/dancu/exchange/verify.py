@@ -21,10 +21,10 @@ import functools
 import hashlib
 import re
 import weakref
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 from psycopg.pq import Escaping, TransactionStatus
@@ -45,6 +45,7 @@ from dancu.registry.agreement import CLAIM_FIELDS, Agreement, Claim, agreement
 from dancu.registry.models import Citizen
 
 MATCH, MISMATCH, NOT_FOUND = "match", "mismatch", "not_found"
+_Record = TypeVar("_Record")
 _CLIENT = ActorKind.CLIENT.value
 _DECEASED = LifeStatus.DECEASED.value
 _CHUNK = 900  # SQLite's default limit on bound parameters is 999
@@ -194,21 +195,31 @@ def batch_item(job: Job, row: Row[Any] | None, found: Answer) -> bulk.BatchItem 
     return bulk.BatchItem(job.item, personal_id, found.read, found.result, job.purpose)
 
 
+def _answered(
+    jobs: Sequence[Job],
+    rows: Mapping[str, Row[Any]],
+    record: Callable[[Job, Row[Any] | None, Answer], _Record | None],
+) -> tuple[list[Answer], list[_Record]]:
+    """Every job's answer against its register row, and what ``record`` makes of each for
+    the access log (an entry, a batch item; None: nothing to log)."""
+    answers: list[Answer] = []
+    records: list[_Record] = []
+    for job in jobs:
+        register = rows.get(job.claim.number)
+        found = answer(job.claim, register)
+        answers.append(found)
+        made = record(job, register, found)
+        if made is not None:
+            records.append(made)
+    return answers, records
+
+
 def batch_answers(
     jobs: Sequence[Job], rows: Mapping[str, Row[Any]]
 ) -> tuple[list[Answer], list[bulk.BatchItem]]:
     """Every batch job's answer against its register row, and the items of the batch's
     access log entry."""
-    answers: list[Answer] = []
-    items: list[bulk.BatchItem] = []
-    for job in jobs:
-        register = rows.get(job.claim.number)
-        found = answer(job.claim, register)
-        answers.append(found)
-        item = batch_item(job, register, found)
-        if item is not None:
-            items.append(item)
-    return answers, items
+    return _answered(jobs, rows, batch_item)
 
 
 def batch_entry(jobs: Sequence[Job], items: list[bulk.BatchItem]) -> bulk.BatchEntry:
@@ -238,15 +249,7 @@ def verify_many(session: Session, jobs: Sequence[Job], *, batch: bool = False) -
         if items:
             bulk.append_batch(session, batch_entry(jobs, items))
         return answers
-    answers = []
-    entries: list[audit.AccessEntry] = []
-    for job in jobs:
-        row = rows.get(job.claim.number)
-        found = answer(job.claim, row)
-        answers.append(found)
-        entry = entry_of(job, row, found)
-        if entry is not None:
-            entries.append(entry)
+    answers, entries = _answered(jobs, rows, entry_of)
     bulk.append(session, entries)
     return answers
 
