@@ -31,14 +31,14 @@ _OLD = "ix_access_log_item_personal_id_entry_id"
 _NEW = "ix_access_log_item_personal_id"
 
 
-def _usable(bind: sa.Connection) -> bool:
-    """Whether ``_NEW`` exists and can serve: on PostgreSQL a valid hash index (a ``CREATE
-    INDEX CONCURRENTLY`` that was interrupted leaves an invalid one behind, which no query
-    uses but every insert maintains)."""
+def _new_index(bind: sa.Connection) -> bool | None:
+    """Whether ``_NEW`` can serve: None if there is none; on PostgreSQL False for one that is
+    invalid (a ``CREATE INDEX CONCURRENTLY`` that was interrupted leaves it behind, used by
+    no query, maintained by every insert) or not a hash index."""
     if bind.dialect.name != "postgresql":
         names = {i["name"] for i in sa.inspect(bind).get_indexes("access_log_item")}
-        return _NEW in names
-    found = bind.execute(
+        return True if _NEW in names else None
+    found: bool | None = bind.execute(
         sa.text(
             "SELECT i.indisvalid AND am.amname = 'hash' FROM pg_index i "
             "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam "
@@ -46,14 +46,15 @@ def _usable(bind: sa.Connection) -> bool:
         ),
         {"name": _NEW},
     ).scalar()
-    if found is False:  # there, but invalid or not a hash index: built again below
-        op.drop_index(_NEW, table_name="access_log_item")
-    return bool(found)
+    return found
 
 
 def upgrade() -> None:
     bind = op.get_bind()
-    if not _usable(bind):
+    usable = _new_index(bind)
+    if usable is False:  # there, but not fit to serve: built again
+        op.drop_index(_NEW, table_name="access_log_item")
+    if not usable:
         op.create_index(
             _NEW, "access_log_item", ["personal_id"], unique=False, postgresql_using="hash"
         )
