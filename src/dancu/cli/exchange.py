@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 import typer
 from sqlalchemy.engine import Engine
 
@@ -44,11 +45,10 @@ def _jwks(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        # orjson, as the admin's form reads a JWK Set: nesting past 1,024 levels is bad JSON
+        data = orjson.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
         raise typer.BadParameter(f"{path}: {exc}", param_hint="--jwks") from None
-    except RecursionError:  # json.loads on JSON nested past Python's limit
-        raise typer.BadParameter(f"{path}: nested too deeply", param_hint="--jwks") from None
     if isinstance(data, dict) and "keys" not in data:
         data = {"keys": [data]}  # a single JWK
     if not isinstance(data, dict):
