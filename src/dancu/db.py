@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import MetaData, String, create_engine, event
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -22,6 +22,18 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def personal_id_type() -> String:
+    """The column type of a personal ID (or legacy CMND) number: 12 characters, and on
+    PostgreSQL in byte order (collation ``C``). The numbers are digits, which every collation
+    sorts alike, but a B-tree of a language collation compares its keys through the C
+    library's ``strcoll`` and cannot sort them by abbreviated keys: with byte order a
+    register read of 2,000 people probes ``pk_citizen`` in about 25% less time, and the index
+    builds in half the time (docs/benchmarks.md). Every column holding a person's number uses
+    it, so that the columns compared with each other share a collation and their indexes
+    serve the comparisons (migration 0009)."""
+    return String(12).with_variant(String(12, collation="C"), "postgresql")
 
 
 def pg_array_element(value: str) -> str:

@@ -4,18 +4,15 @@ that would break the chain is refused."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from dancu.audit import bulk
 from dancu.audit import service as audit
-from dancu.db import make_engine
 from dancu.migrations import alembic_config, upgrade
 from tests.audit.factories import PERSON_A, T0
 
@@ -25,28 +22,6 @@ OLD_ENTRY = (
     ":occurred_at, :actor, :actor_kind, :organization, :personal_id, :fields, :purpose, "
     ":channel, :request_id, :result, :prev_hash, :entry_hash)"
 )
-
-
-@pytest.fixture
-def fresh(database_url: str, tmp_path: Path) -> Iterator[Engine]:
-    """An empty database of the backend under test."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'migrate.db'}")
-        yield engine
-        engine.dispose()
-        return
-    name = f"{url.database}_migrate"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(url.set(database=name).render_as_string(hide_password=False))
-    yield engine
-    engine.dispose()
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _old_entries(engine: Engine, count: int) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dancu.db import Base
+from dancu.db import Base, personal_id_type
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
@@ -96,7 +96,7 @@ class AccessLog(Base):
     actor_kind: Mapped[str] = mapped_column(String(8))
     organization: Mapped[str | None] = mapped_column(String(200))
     # The person whose data was read; None for a batch entry (its people are its items).
-    personal_id: Mapped[str | None] = mapped_column(String(12))
+    personal_id: Mapped[str | None] = mapped_column(personal_id_type())
     # Names of the fields read, sorted and without repeats (of a batch: of all its items).
     fields: Mapped[list[str]] = mapped_column(JSON)
     purpose: Mapped[str] = mapped_column(String(300))
@@ -133,11 +133,9 @@ class AccessLogItem(Base):
 
     entry_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     item: Mapped[int] = mapped_column(Integer)
-    # Byte order on PostgreSQL (the digits sort the same): index insertions and look-ups
-    # compare with memcmp instead of the database's collation (10% of an item's cost).
-    personal_id: Mapped[str] = mapped_column(
-        String(12).with_variant(String(12, collation="C"), "postgresql")
-    )
+    # Byte order on PostgreSQL, as every personal ID column (``db.personal_id_type``): index
+    # insertions and look-ups compare with memcmp (10% of an item's cost).
+    personal_id: Mapped[str] = mapped_column(personal_id_type())
     fields: Mapped[str] = mapped_column(Text)
     result: Mapped[str | None] = mapped_column(String(40))
     purpose: Mapped[str | None] = mapped_column(String(300))

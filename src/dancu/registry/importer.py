@@ -56,6 +56,8 @@ from dancu.registry.models import Citizen, ImportBatch, Residence
 log = logging.getLogger(__name__)
 
 STAGING = "import_staging"
+# The staging columns that hold a person's number.
+_NUMBER_COLUMNS = ("personal_id", "legacy_id_number", "father_id", "mother_id", "spouse_id")
 PARALLEL_FROM_ROWS = 100_000
 # From this size a load sets the secondary indexes aside and builds them again afterwards.
 BULK_FROM_ROWS = 100_000
@@ -117,6 +119,10 @@ def _create_staging(session: Session) -> None:
     }
     cols = ", ".join(f"{f.name} {types[f.type]}" for f in STAGING_SCHEMA)
     if _dialect(session) == "postgresql":
+        # the numbers in byte order, as the register's (``db.personal_id_type``): the
+        # comparisons with citizen's columns then use its indexes
+        for name in _NUMBER_COLUMNS:
+            cols = cols.replace(f"{name} TEXT", f'{name} TEXT COLLATE "C"')
         session.execute(text(f"DROP TABLE IF EXISTS pg_temp.{STAGING}"))
         session.execute(text(f"CREATE TEMP TABLE {STAGING} ({cols}) ON COMMIT DROP"))
     else:

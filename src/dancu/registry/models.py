@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dancu.db import Base
+from dancu.db import Base, personal_id_type
 
 
 class ImportBatch(Base):
@@ -58,8 +58,8 @@ class Citizen(Base):
         Index("ix_citizen_name_key_birth_year", "name_key", "birth_year", "birth_date"),
     )
 
-    personal_id: Mapped[str] = mapped_column(String(12), primary_key=True)
-    legacy_id_number: Mapped[str | None] = mapped_column(String(12), index=True)
+    personal_id: Mapped[str] = mapped_column(personal_id_type(), primary_key=True)
+    legacy_id_number: Mapped[str | None] = mapped_column(personal_id_type(), index=True)
     full_name: Mapped[str] = mapped_column(String(200))
     family_name: Mapped[str] = mapped_column(String(60))
     middle_name: Mapped[str] = mapped_column(String(120))
@@ -84,10 +84,10 @@ class Citizen(Base):
     nationality: Mapped[str | None] = mapped_column(String(60))
     place_of_origin: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(20))
-    father_id: Mapped[str | None] = mapped_column(String(12), index=True)
-    mother_id: Mapped[str | None] = mapped_column(String(12), index=True)
-    spouse_id: Mapped[str | None] = mapped_column(String(12))
-    representative_id: Mapped[str | None] = mapped_column(String(12))
+    father_id: Mapped[str | None] = mapped_column(personal_id_type(), index=True)
+    mother_id: Mapped[str | None] = mapped_column(personal_id_type(), index=True)
+    spouse_id: Mapped[str | None] = mapped_column(personal_id_type())
+    representative_id: Mapped[str | None] = mapped_column(personal_id_type())
     household_code: Mapped[str | None] = mapped_column(String(64), index=True)
     relationship_to_head: Mapped[str | None] = mapped_column(String(12))
     # Denormalised from the open permanent residence, for scoping and statistics.
@@ -108,7 +108,7 @@ class Household(Base):
     __tablename__ = "household"
 
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
-    head_id: Mapped[str | None] = mapped_column(String(12), index=True)
+    head_id: Mapped[str | None] = mapped_column(personal_id_type(), index=True)
     commune_code: Mapped[str | None] = mapped_column(String(5), index=True)
     address: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
@@ -129,7 +129,7 @@ class Residence(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    personal_id: Mapped[str] = mapped_column(ForeignKey("citizen.personal_id"))
+    personal_id: Mapped[str] = mapped_column(personal_id_type(), ForeignKey("citizen.personal_id"))
     kind: Mapped[str] = mapped_column(String(20))
     commune_code: Mapped[str | None] = mapped_column(String(5), index=True)
     address: Mapped[str | None] = mapped_column(String(300))
@@ -152,8 +152,8 @@ class CivilEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(12))
-    personal_id: Mapped[str] = mapped_column(String(12), index=True)
-    other_personal_id: Mapped[str | None] = mapped_column(String(12))
+    personal_id: Mapped[str] = mapped_column(personal_id_type(), index=True)
+    other_personal_id: Mapped[str | None] = mapped_column(personal_id_type())
     event_date: Mapped[dt.date] = mapped_column(Date)
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     actor: Mapped[str] = mapped_column(String(100))
@@ -173,7 +173,7 @@ class CitizenHistory(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    personal_id: Mapped[str] = mapped_column(String(12))
+    personal_id: Mapped[str] = mapped_column(personal_id_type())
     changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     field: Mapped[str] = mapped_column(String(40))
     old_value: Mapped[str | None] = mapped_column(Text)
@@ -191,7 +191,7 @@ class PersonalIdAllocation(Base):
 
     __tablename__ = "personal_id_allocation"
 
-    personal_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    personal_id: Mapped[str] = mapped_column(personal_id_type(), primary_key=True)
     allocated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
@@ -209,8 +209,8 @@ class DuplicateCandidate(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    personal_id_a: Mapped[str] = mapped_column(String(12))
-    personal_id_b: Mapped[str] = mapped_column(String(12), index=True)
+    personal_id_a: Mapped[str] = mapped_column(personal_id_type())
+    personal_id_b: Mapped[str] = mapped_column(personal_id_type(), index=True)
     reason: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(10), default="open")
     found_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
@@ -225,8 +225,12 @@ class CitizenMerge(Base):
 
     __tablename__ = "citizen_merge"
 
-    merged_id: Mapped[str] = mapped_column(ForeignKey("citizen.personal_id"), primary_key=True)
-    kept_id: Mapped[str] = mapped_column(ForeignKey("citizen.personal_id"), index=True)
+    merged_id: Mapped[str] = mapped_column(
+        personal_id_type(), ForeignKey("citizen.personal_id"), primary_key=True
+    )
+    kept_id: Mapped[str] = mapped_column(
+        personal_id_type(), ForeignKey("citizen.personal_id"), index=True
+    )
     candidate_id: Mapped[int | None] = mapped_column(ForeignKey("duplicate_candidate.id"))
     merged_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     actor: Mapped[str] = mapped_column(String(100))
