@@ -270,6 +270,7 @@ def test_bad_batches_are_refused_naming_each_item_and_nothing_is_written(
         bulk.BatchItem(8, "bad", ["Bad"], "match"),  # both problems named
         bulk.BatchItem(2**31, PEOPLE[0], ["status"], "match"),  # beyond an integer column
         bulk.BatchItem(2**31 + 1, PEOPLE[0], [["unhashable"]], "ma\ud800tch"),  # type: ignore[list-item]
+        bulk.BatchItem(2**31 + 2, "٠٠١٠٨٥٠٠٠٠٠١", ["status"], "match"),  # Arabic-Indic digits
     ]
     with pytest.raises(InvalidAccessEntry) as caught:
         bulk.append_batch(session, batch(items=items, actor="  ", occurred_at="yesterday"))
@@ -288,6 +289,8 @@ def test_bad_batches_are_refused_naming_each_item_and_nothing_is_written(
             (10, "item"),
             (10, "fields"),
             (10, "result"),
+            (11, "item"),
+            (11, "personal_id"),
             (None, "actor"),
             (None, "occurred_at"),
         ],

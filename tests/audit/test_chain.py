@@ -236,6 +236,7 @@ def test_bad_entries_are_refused_all_at_once_and_nothing_is_written(session: Ses
         entry(organization=None),
         entry(occurred_at=dt.datetime(2026, 1, 1), fields="full_name"),
         entry(actor="a\nb", fields=["Full Name"]),
+        entry(personal_id="００１０８５０００００１"),  # full-width digits: not a personal ID
     ]
     with pytest.raises(InvalidAccessEntry) as caught:
         audit.record(session, bad)
@@ -251,6 +252,7 @@ def test_bad_entries_are_refused_all_at_once_and_nothing_is_written(session: Ses
         (6, "fields"),
         (7, "actor"),
         (7, "fields"),
+        (8, "personal_id"),
     }
     assert session.scalar(select(func.count()).select_from(AccessLog)) == 1
 

@@ -94,6 +94,7 @@ def test_auditors_search_by_organization_actor_person_and_time(session: Session)
         ({"personal_id": PERSON_A, "limit": 501}, "limit"),
         ({"personal_id": PERSON_A, "offset": -1}, "offset"),
         ({"personal_id": "12345"}, "personal_id"),
+        ({"personal_id": "٠٠١٠٨٥٠٠٠٠٠١"}, "personal_id"),  # digits, but not ASCII ones
         ({"organization": "  "}, "organization"),
         ({}, None),
         ({"since": T0}, None),

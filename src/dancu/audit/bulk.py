@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from dancu.audit.exceptions import CHAIN_CONFLICT, ChainConflict, InvalidAccessEntry
 from dancu.audit.models import AccessLog
-from dancu.audit.reading import _PERSONAL_ID
+from dancu.audit.reading import is_personal_id
 from dancu.audit.service import (
     _PLAIN_REQUEST_ID,
     ADVISORY_LOCK_KEY,
@@ -131,7 +131,7 @@ def prepare(entries: Sequence[AccessEntry]) -> list[dict[str, Any]]:
                 checked[key] = row_values
             values.append(row_values)
             continue
-        if not isinstance(entry.personal_id, str) or not _PERSONAL_ID.fullmatch(entry.personal_id):
+        if not is_personal_id(entry.personal_id):
             problems.append(
                 Problem(position, "personal_id", "must be a 12-digit personal ID number")
             )
@@ -378,6 +378,7 @@ class _Text(NamedTuple):
 
 
 _NO_TEXT = _Text(None, "null", "NULL")
+_UNREAD = object()  # no value read yet (or a bad one, read again each time)
 
 
 def prepare_batch(entry: BatchEntry, *, postgres: bool = True) -> PreparedBatch:
@@ -424,6 +425,14 @@ def prepare_batch(entry: BatchEntry, *, postgres: bool = True) -> PreparedBatch:
     purposes: list[str] = []
     union: set[str] = set()
     last_fields: _Fields | None = None
+    # the last item's field list and result as given, and what they were read as: items of
+    # one answer share the very objects (the verification's answers are shared), and are
+    # read again only when they differ (a bad value is never remembered, so that each item
+    # naming it is reported)
+    given_fields: object = _UNREAD
+    given_result: object = _UNREAD
+    fields: _Fields | None = None
+    result = _NO_TEXT
     previous = 0
     for position, item in enumerate(items, start=1):
         try:
@@ -442,19 +451,26 @@ def prepare_batch(entry: BatchEntry, *, postgres: bool = True) -> PreparedBatch:
             )
         else:
             previous = number
-        good_person = type(person) is str and _PERSONAL_ID.fullmatch(person) is not None
+        good_person = is_personal_id(person)
         if not good_person:
             problems.append(
                 Problem(position, "personal_id", "must be a 12-digit personal ID number")
             )
-        fields = _fields_of(position, item_fields, seen_fields, problems)
-        result = text_of(position, "result", item_result)
+        if item_fields is given_fields and last_fields is not None:
+            fields = last_fields
+        else:
+            fields = _fields_of(position, item_fields, seen_fields, problems)
+        if item_result is not given_result:
+            count = len(problems)
+            result = text_of(position, "result", item_result)
+            given_result = item_result if len(problems) == count else _UNREAD
         own = text_of(position, "purpose", item_purpose)
         if fields is None or not good_person or problems:
             continue  # refused: only the problems matter from here
         if fields is not last_fields:
             union.update(fields.names)
             last_fields = fields
+        given_fields = item_fields
         texts.append(f'[{number},"{person}",{fields.canonical},{result.canonical},{own.canonical}]')
         if postgres:
             numbers.append(str(number))

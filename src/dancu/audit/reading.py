@@ -10,7 +10,6 @@ re-exported by ``dancu.audit.service``, through which the rest of dancu reads th
 from __future__ import annotations
 
 import datetime as dt
-import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -24,7 +23,12 @@ from dancu.errors import Problem
 
 MAX_LIMIT = 500
 
-_PERSONAL_ID = re.compile(r"\d{12}")
+
+def is_personal_id(value: object) -> bool:
+    """``value`` is a 12-digit personal ID number: ASCII digits only (a regular expression's
+    ``\\d`` also takes other scripts' digits), and without a regular expression (a batch
+    checks ten thousand)."""
+    return isinstance(value, str) and len(value) == 12 and value.isascii() and value.isdigit()
 
 
 class AccessView(NamedTuple):
@@ -71,7 +75,7 @@ def _page_args(limit: int, offset: int) -> None:
 
 
 def _check_personal_id(personal_id: str) -> None:
-    if not _PERSONAL_ID.fullmatch(personal_id):
+    if not is_personal_id(personal_id):
         raise InvalidAccessQuery(
             "personal_id must be a 12-digit personal ID number",
             [Problem(None, "personal_id", "must be 12 digits")],

@@ -81,11 +81,11 @@ from dancu.audit.exceptions import (
     InvalidAnchor,
 )
 from dancu.audit.models import AccessLog, AccessLogItem
-from dancu.audit.reading import _PERSONAL_ID
 from dancu.audit.reading import MAX_LIMIT as MAX_LIMIT  # re-exported: dancu reads the log here
 from dancu.audit.reading import AccessPage as AccessPage
 from dancu.audit.reading import AccessView as AccessView
 from dancu.audit.reading import for_person as for_person
+from dancu.audit.reading import is_personal_id
 from dancu.audit.reading import search as search
 from dancu.enums import AccessChannel, ActorKind
 from dancu.errors import Problem
@@ -385,9 +385,7 @@ def _validated(
         problems.append(
             Problem(position, "channel", f"must be one of {', '.join(sorted(_CHANNELS))}")
         )
-    if not batch and (
-        not isinstance(entry.personal_id, str) or not _PERSONAL_ID.fullmatch(entry.personal_id)
-    ):
+    if not batch and not is_personal_id(entry.personal_id):
         problems.append(Problem(position, "personal_id", "must be a 12-digit personal ID number"))
     organization = _text(
         position,

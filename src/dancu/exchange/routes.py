@@ -68,6 +68,10 @@ _REQUEST_REQUIRED = frozenset(k for k, f in VerifyRequest.model_fields.items() i
 _ITEM_FIELDS = frozenset(VerifyItem.model_fields)
 _ITEM_REQUIRED = frozenset(k for k, f in VerifyItem.model_fields.items() if f.is_required())
 _BATCH_FIELDS = frozenset(VerifyBatchRequest.model_fields)
+_VERIFY_CHANNEL = Job._field_defaults["channel"]
+# A batch's jobs as tuple.__new__(Job, values): a named tuple's generated __new__ is a Python
+# call with keywords, the largest single cost of building ten thousand.
+_new = tuple.__new__
 
 router = APIRouter()
 
@@ -172,18 +176,20 @@ def _fast_json(body: bytes) -> Any:
         return None
 
 
-def _text_object(value: Any, fields: frozenset[str], required: frozenset[str]) -> bool:
-    """``value`` is what the schema accepts as is: an object of known fields, every
-    required one given, each text within the length limit (an optional one may be null)."""
-    if type(value) is not dict or not value.keys() <= fields or not required <= value.keys():
-        return False
-    for key, text in value.items():
-        if type(text) is not str:
-            if text is None and key not in required:
-                continue
+def _text_objects(values: list[Any], fields: frozenset[str], required: frozenset[str]) -> bool:
+    """Each of ``values`` is what the schema accepts as is: an object of known fields, every
+    required one given, each text within the length limit (an optional one may be null).
+    One loop for a batch's ten thousand, without a call per item."""
+    for value in values:
+        if type(value) is not dict or not value.keys() <= fields or not required <= value.keys():
             return False
-        if len(text) > MAX_TEXT:
-            return False
+        for key, text in value.items():
+            if type(text) is not str:
+                if text is None and key not in required:
+                    continue
+                return False
+            if len(text) > MAX_TEXT:
+                return False
     return True
 
 
@@ -192,7 +198,7 @@ def _verify_body(body: bytes) -> dict[str, Any]:
     validation costs more than the verification), through the schema otherwise so that
     every error is the schema's own."""
     data = _fast_json(body)
-    if _text_object(data, _REQUEST_FIELDS, _REQUEST_REQUIRED):
+    if _text_objects([data], _REQUEST_FIELDS, _REQUEST_REQUIRED):
         return dict.fromkeys(_REQUEST_FIELDS) | data  # type: ignore[no-any-return]
     return _parse(VerifyRequest, body).__dict__
 
@@ -206,7 +212,7 @@ def _batch_body(body: bytes) -> tuple[str, list[dict[str, Any]]]:
             type(purpose) is str
             and len(purpose) <= MAX_TEXT
             and type(items) is list
-            and all(_text_object(i, _ITEM_FIELDS, _ITEM_REQUIRED) for i in items)
+            and _text_objects(items, _ITEM_FIELDS, _ITEM_REQUIRED)
         ):
             return purpose, items
     parsed = _parse(VerifyBatchRequest, body)
@@ -411,7 +417,8 @@ async def verify_batch(request: Request) -> Response:
         except ValidationFailed as exc:
             problems.extend(exc.problems)
             continue
-        jobs.append(Job(claim, client_id, organization, purpose, request_id, item=position))
+        job = (claim, client_id, organization, purpose, request_id, _VERIFY_CHANNEL, position)
+        jobs.append(_new(Job, job))
     if problems:
         shown = "; ".join(f"item {p.row}, {p.field}: {p.reason}" for p in problems[:10])
         raise ValidationFailed(f"{len(problems)} problem(s): {shown}", problems)
