@@ -386,6 +386,34 @@ def _verify_batch_pg(engine: Engine, jobs: list[Job]) -> list[Answer]:
     return [a for a in outcomes if isinstance(a, Answer)]
 
 
+def batch_jobs(
+    items: list[dict[str, Any]],
+    client: ClientState,
+    client_id: str,
+    batch_purpose: str,
+    request_id: str,
+) -> list[Job]:
+    """A batch's items (as ``_batch_body`` read them) as jobs of ``client``, each with its
+    own purpose or the batch's; ``ValidationFailed`` naming every bad item."""
+    jobs: list[Job] = []
+    problems: list[Problem] = []
+    organization = client.organization
+    for position, item in enumerate(items, start=1):
+        stated_here = item.get("purpose")
+        purpose = batch_purpose if stated_here is None else _purpose(client, stated_here, position)
+        try:
+            claim = parse_claim(item, row=position)
+        except ValidationFailed as exc:
+            problems.extend(exc.problems)
+            continue
+        job = (claim, client_id, organization, purpose, request_id, _VERIFY_CHANNEL, position)
+        jobs.append(_new(Job, job))
+    if problems:
+        shown = "; ".join(f"item {p.row}, {p.field}: {p.reason}" for p in problems[:10])
+        raise ValidationFailed(f"{len(problems)} problem(s): {shown}", problems)
+    return jobs
+
+
 @router.post(
     "/api/v1/verify/batch",
     tags=["verification"],
@@ -404,24 +432,8 @@ async def verify_batch(request: Request) -> Response:
         )
     if not items:
         raise ValidationFailed("items: give at least one item", [Problem(None, "items", "empty")])
-    batch_purpose = _purpose(client, stated)
     request_id = _request_id(request)
-    jobs: list[Job] = []
-    problems: list[Problem] = []
-    client_id, organization = token.client_id, client.organization
-    for position, item in enumerate(items, start=1):
-        stated_here = item.get("purpose")
-        purpose = batch_purpose if stated_here is None else _purpose(client, stated_here, position)
-        try:
-            claim = parse_claim(item, row=position)
-        except ValidationFailed as exc:
-            problems.extend(exc.problems)
-            continue
-        job = (claim, client_id, organization, purpose, request_id, _VERIFY_CHANNEL, position)
-        jobs.append(_new(Job, job))
-    if problems:
-        shown = "; ".join(f"item {p.row}, {p.field}: {p.reason}" for p in problems[:10])
-        raise ValidationFailed(f"{len(problems)} problem(s): {shown}", problems)
+    jobs = batch_jobs(items, client, token.client_id, _purpose(client, stated), request_id)
     ex.limiter.take(
         client.client_id, per_minute=client.per_minute, per_day=client.per_day, count=len(jobs)
     )
