@@ -182,6 +182,23 @@ def test_a_large_first_load_on_postgresql_writes_its_rows_frozen(
     assert session.scalar(text("SELECT current_setting('enable_hashjoin')")) == "on"
 
 
+@pytest.mark.parametrize("parallel", [False, True], ids=["in process", "in a second process"])
+def test_a_large_first_load_numbers_its_residences_past_the_sequence(
+    session: Session, bulk_nation: Path, parallel: bool
+) -> None:
+    # The reading process numbers the residences from the sequence's next value, and the
+    # sequence is moved past them: the next residence gets a number of its own.
+    sequence = "pg_get_serial_sequence('residence', 'id')"
+    before = session.scalar(text(f"SELECT nextval({sequence})"))
+    report = importer.import_file(
+        session, bulk_nation, actor="test", chunk_rows=3, parallel=parallel
+    )
+    assert report.inserted == 8
+    ids = list(session.scalars(text("SELECT id FROM residence ORDER BY id")))
+    assert len(ids) == 7 and ids == list(range(ids[0], ids[0] + 7)) and ids[0] > before
+    assert session.scalar(text(f"SELECT nextval({sequence})")) == ids[-1] + 1
+
+
 def test_a_load_that_cannot_freeze_its_rows_gives_way_to_the_checked_merge(
     session: Session, bulk_nation: Path
 ) -> None:
@@ -298,8 +315,8 @@ def test_the_stream_survey_finds_what_the_sql_checks_find(
     surveyed: list[list[str] | None] = []
     received = first_load.FileSurvey.received
 
-    def spy(survey: first_load.FileSurvey, summary: list[str] | None) -> None:
-        surveyed.append(summary)
+    def spy(survey: first_load.FileSurvey, summary: first_load.Surveyed) -> None:
+        surveyed.append(summary.found)
         received(survey, summary)
 
     monkeypatch.setattr(first_load.FileSurvey, "received", spy)
@@ -371,9 +388,9 @@ def test_the_survey_stops_past_its_limit(monkeypatch: pytest.MonkeyPatch) -> Non
         }
     )
     survey.add(table)
-    assert survey.finish() == []
+    assert survey.finish().found == []
     survey.add(table)
-    assert survey.finish() is None
+    assert survey.finish() == first_load.Surveyed(None)
     assert survey.ids == []
 
 

@@ -103,7 +103,7 @@ def registry_import(
                 on_total=set_total,
             )
             if report.inserted:
-                quality.refresh_quality(session)
+                importer.refresh_quality(session, report)
     except DancuError as exc:
         raise console.fail(exc) from None
     line = (

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from dancu.db import execute_count
 from dancu.errors import Problem, ValidationFailed
 from dancu.geo.models import Commune
-from dancu.registry import bulk, duplicates, first_load, pipeline
+from dancu.registry import bulk, duplicates, first_load, pipeline, quality
 from dancu.registry.interchange import (
     COLUMNS,
     STAGING_SCHEMA,
@@ -87,6 +87,9 @@ class ImportReport:
     rejects_path: Path | None = None
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)
+    # A first load's data-quality counts per commune, from its stream (``quality_counts`` of
+    # ``load``), in the order of ``first_load.TALLIED``; ``None`` when not made.
+    quality: dict[str, tuple[int, ...]] | None = None
 
     @property
     def rows_per_second(self) -> float:
@@ -423,6 +426,7 @@ def load(
     parallel: bool = False,
     reopen: Callable[[], Iterable[RawBatch]] | None = None,
     expected_rows: int | None = None,
+    quality_counts: bool = False,
 ) -> ImportReport:
     """Check and load ``batches`` into the register inside the caller's transaction.
 
@@ -431,7 +435,9 @@ def load(
     process (worth it from about 100,000 rows). ``reopen`` gives the same batches again: with
     it, a load into an empty register goes straight in (``registry.first_load``) and reads
     the input a second time only if it finds a problem. ``expected_rows`` (when known) lets a
-    large load set the secondary indexes aside from the start.
+    large load set the secondary indexes aside from the start. With ``quality_counts`` a first
+    load also counts the data-quality findings per commune from its stream
+    (``report.quality``, for :func:`refresh_quality`).
     """
     started = time.perf_counter()
     today = today or dt.date.today()
@@ -468,6 +474,7 @@ def load(
                 malformed=malformed,
                 parallel=parallel,
                 progress=progress,
+                quality_counts=quality_counts,
             )
         except first_load.GiveWay as why:
             log.info("import %s: %s; loading through the staging table", name, why)
@@ -522,6 +529,7 @@ def _first_load(
     malformed: list[Problem],
     parallel: bool,
     progress: Progress | None,
+    quality_counts: bool,
 ) -> None:
     """Load into the empty register under a savepoint; raises ``first_load.GiveWay`` (with
     the savepoint rolled back) when the file needs the checked merge."""
@@ -533,12 +541,17 @@ def _first_load(
         if progress:
             progress(checked.rows_read)
 
+    postgres = _dialect(session) == "postgresql"
+    ids = first_load.ResidenceIds() if postgres and big else None
     prepare = (
-        first_load.copy_rows(report.batch_id, now, as_defaults=big)
-        if _dialect(session) == "postgresql"
+        first_load.copy_rows(report.batch_id, now, as_defaults=big, ids=ids) if postgres else None
+    )
+    tally = (
+        first_load.QualityTally(fold_ascii_case=_dialect(session) == "sqlite")
+        if quality_counts
         else None
     )
-    survey = first_load.FileSurvey()
+    survey = first_load.FileSurvey(tally)
     stream = pipeline.checked_batches(
         batches,
         communes=communes,
@@ -559,9 +572,20 @@ def _first_load(
             on_batch=arrived,
             lap=watch.lap,
             survey=survey,
+            ids=ids,
         )
         report.duplicate_candidates = duplicates.flag_from_table(session, "citizen", now, bulk=big)
         watch.lap("duplicates")
+    report.quality = survey.counts
+
+
+def refresh_quality(session: Session, report: ImportReport) -> int:
+    """The data-quality counts per commune after an import (``quality_commune_stats``): from
+    the first load's stream when it counted them, else in SQL (``quality.refresh_quality``).
+    Returns how many communes hold people."""
+    if report.quality is not None:
+        return quality.store_counts(session, report.quality, kinds=first_load.TALLIED)
+    return quality.refresh_quality(session)
 
 
 def _checked_merge(
@@ -701,4 +725,5 @@ def import_file(
         parallel=total >= PARALLEL_FROM_ROWS if parallel is None else parallel,
         reopen=reopen,
         expected_rows=total,
+        quality_counts=True,
     )

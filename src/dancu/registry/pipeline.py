@@ -13,7 +13,9 @@ process only passes bytes on.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import mmap
 import multiprocessing as mp
 import os
 import queue
@@ -28,6 +30,10 @@ from dancu.registry.interchange import NameMemo, Normalised, RawBatch, normalise
 
 _QUEUE_DEPTH = 3
 _POLL_SECONDS = 1.0
+# Shared buffers for the payloads' bytes: one per batch in the queue, one the loader is
+# writing, one the checking process is filling. Pages are touched only as they are used.
+_SHARED_BUFFERS = _QUEUE_DEPTH + 2
+_SHARED_BYTES = 64 << 20
 
 
 @dataclass(slots=True)
@@ -91,6 +97,58 @@ def _check_all(
         yield Checked(raw.batch.num_rows, result, _rejected_raw(raw, result), payload)
 
 
+class Shared:
+    """Buffers shared by the checking and the loading process (anonymous shared memory,
+    inherited by the fork), through which a payload's bytes (its ``data``: the COPY input of a
+    first load) go instead of through the queue's pipe: the checking process copies them in
+    once, the loader reads them in place, and neither pickles, pipes nor allocates them
+    again. A buffer is the checking process's until it is sent, then the loader's until it
+    asks for the next batch; ``free`` carries the numbers of the buffers back.
+    """
+
+    def __init__(self, ctx: Any) -> None:
+        self.buffers = [mmap.mmap(-1, _SHARED_BYTES) for _ in range(_SHARED_BUFFERS)]
+        self.free = ctx.Queue()
+        for number in range(_SHARED_BUFFERS):
+            self.free.put(number)
+
+    def send(self, checked: Checked) -> tuple[Checked, tuple[int, int] | None]:
+        """In the checking process: the batch to put on the queue, with where its payload's
+        bytes are (``None``: they travel with it, being too large for a buffer)."""
+        data = getattr(checked.payload, "data", None)
+        if data is None or not dataclasses.is_dataclass(checked.payload):
+            return checked, None
+        size = len(memoryview(data).cast("B"))
+        if size > _SHARED_BYTES:
+            payload = dataclasses.replace(checked.payload, data=bytes(data))  # type: ignore[type-var]
+            return dataclasses.replace(checked, payload=payload), None
+        number = self.free.get()
+        self.buffers[number][:size] = data
+        payload = dataclasses.replace(checked.payload, data=b"")  # type: ignore[type-var]
+        return dataclasses.replace(checked, payload=payload), (number, size)
+
+    def receive(self, checked: Checked, where: tuple[int, int] | None) -> Checked:
+        """In the loader: the batch with its payload's bytes in place (a view of a buffer)."""
+        if where is None:
+            return checked
+        number, size = where
+        view = memoryview(self.buffers[number])[:size]
+        payload = dataclasses.replace(checked.payload, data=view)
+        return dataclasses.replace(checked, payload=payload)
+
+    def release(self, where: tuple[int, int] | None) -> None:
+        if where is not None:
+            self.free.put(where[0])
+
+    def close(self) -> None:
+        self.free.close()
+        for buffer in self.buffers:
+            try:
+                buffer.close()
+            except BufferError:  # a view of it is still held: closed when collected
+                pass
+
+
 def _child(
     batches: Iterable[RawBatch],
     communes: frozenset[str],
@@ -99,10 +157,12 @@ def _child(
     prepare: Prepare | None,
     survey: Survey | None,
     out: Any,
+    shared: Shared | None = None,
 ) -> None:
     try:
         for checked in _check_all(batches, communes, today, prepare, survey):
-            out.put(("batch", checked))
+            sent, where = shared.send(checked) if shared else (checked, None)
+            out.put(("batch", (sent, where)))
         out.put(("done", (malformed, survey.finish() if survey else None)))
     except ValidationFailed as exc:
         out.put(("invalid", (exc.message, exc.problems)))
@@ -133,9 +193,10 @@ def checked_batches(
         return
     ctx = mp.get_context("fork")
     out = ctx.Queue(maxsize=_QUEUE_DEPTH)
+    shared = Shared(ctx) if prepare else None
     child = ctx.Process(
         target=_child,
-        args=(batches, communes, today, malformed, prepare, survey, out),
+        args=(batches, communes, today, malformed, prepare, survey, out, shared),
         daemon=True,
     )
     child.start()
@@ -152,7 +213,13 @@ def checked_batches(
                     ) from None
                 continue
             if kind == "batch":
-                yield payload
+                checked, where = payload
+                if shared:
+                    checked = shared.receive(checked, where)
+                yield checked
+                del checked
+                if shared:
+                    shared.release(where)
             elif kind == "done":
                 rows, summary = payload
                 malformed.extend(rows)
@@ -172,3 +239,5 @@ def checked_batches(
             child.terminate()
         child.join(timeout=5)
         out.close()
+        if shared:
+            shared.close()

@@ -32,11 +32,11 @@ computed. The lists (``findings``) are always live.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import DateTime, bindparam, delete, func, select, text
+from sqlalchemy import DateTime, bindparam, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from dancu.db import execute_count
@@ -401,6 +401,51 @@ def refresh_quality(
         )
     session.flush()
     return inserted
+
+
+def store_counts(
+    session: Session,
+    counts: Mapping[str, Sequence[int]],
+    *,
+    kinds: Sequence[str],
+    now: dt.datetime | None = None,
+) -> int:
+    """Write ``quality_commune_stats`` for the whole country from counts made elsewhere (a
+    first load's, from its stream: ``first_load.QualityTally``) instead of in SQL; returns
+    how many communes hold people, as ``refresh_quality`` does.
+
+    ``counts`` maps a commune to its counts in the order of ``kinds`` (``people``, ``alive``
+    and kinds of ``KINDS``); a kind not given is zero, except ``duplicate_candidate``, which is
+    counted here in SQL from the open pairs (few rows, read through their index). Only right
+    when the counts describe every person of the register, none of them merged.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    provinces: dict[str, str] = dict(
+        session.execute(select(Commune.code, Commune.province_code)).all()
+    )
+    pairs = {
+        code: int(people)
+        for code, people in session.execute(
+            text(
+                f"""SELECT c.permanent_commune_code, COUNT(*) FROM citizen c
+                    WHERE c.permanent_commune_code IS NOT NULL
+                      AND c.personal_id IN ({_OPEN_PAIRS})
+                    GROUP BY c.permanent_commune_code"""
+            )
+        )
+    }
+    rows = []
+    for commune, values in counts.items():
+        row: dict[str, object] = dict.fromkeys(("people", "alive", *KINDS), 0)
+        row |= dict(zip(kinds, values, strict=True))
+        row["duplicate_candidate"] = pairs.get(commune, 0)
+        row |= {"commune_code": commune, "province_code": provinces[commune], "refreshed_at": now}
+        rows.append(row)
+    session.execute(delete(QualityCommuneStats))
+    if rows:
+        session.execute(insert(QualityCommuneStats), rows)
+    session.flush()
+    return len(rows)
 
 
 # --------------------------------------------------------------------------- the people
