@@ -121,7 +121,9 @@ def test_text_of_a_str_subclass_is_read_as_text() -> None:
 
 def test_a_full_memo_is_emptied_and_keeps_working(monkeypatch: pytest.MonkeyPatch) -> None:
     _forget()
-    monkeypatch.setattr(agreement, "_NAMES", agreement._Memo({}, 2, 100))
+    small = agreement._Memo({}, 2, 100)  # parse_claim looks in its dictionary directly
+    monkeypatch.setattr(agreement, "_NAMES", small)
+    monkeypatch.setattr(agreement, "_NAMES_SEEN", small.seen)
     names = ["Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường"]
     claims = [parse_claim({"personal_id": "001085000001", "full_name": n}) for n in names]
     assert [c.full_name for c in claims] == names

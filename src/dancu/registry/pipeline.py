@@ -109,6 +109,10 @@ class Shared:
     def __init__(self, ctx: Any) -> None:
         self.buffers = [mmap.mmap(-1, _SHARED_BYTES) for _ in range(_SHARED_BUFFERS)]
         self.free = ctx.Queue()
+
+    def lend(self) -> None:
+        """Put every buffer's number on ``free``: once the checking process is forked, since a
+        queue's first ``put`` starts its feeder thread, and a fork should find no thread."""
         for number in range(_SHARED_BUFFERS):
             self.free.put(number)
 
@@ -200,6 +204,8 @@ def checked_batches(
         daemon=True,
     )
     child.start()
+    if shared:
+        shared.lend()
     try:
         while True:
             try:
