@@ -475,6 +475,20 @@ async def test_a_batch_item_with_a_bad_value_is_named(http: httpx.AsyncClient, t
     assert "item 2, sex" in error["message"]
 
 
+async def test_a_batch_names_an_empty_item_purpose_with_the_other_problems(
+    http: httpx.AsyncClient, token: str
+) -> None:
+    items = [
+        {"personal_id": ALIVE, "sex": "?"},
+        {"personal_id": ALIVE, "purpose": "   "},
+        {"personal_id": ALIVE, "purpose": "  ", "birth_date": "30/02/2023"},
+    ]
+    error = _error(await _batch(http, token, {"purpose": PURPOSE, "items": items}), 400,
+                   "invalid_input")  # fmt: skip
+    for named in ("item 1, sex", "item 2, purpose", "item 3, purpose", "item 3, birth_date"):
+        assert named in error["message"]
+
+
 async def test_a_batch_with_an_unregistered_item_purpose_is_a_403(
     http: httpx.AsyncClient, token: str
 ) -> None:

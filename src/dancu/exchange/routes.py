@@ -394,13 +394,19 @@ def batch_jobs(
     request_id: str,
 ) -> list[Job]:
     """A batch's items (as ``_batch_body`` read them) as jobs of ``client``, each with its
-    own purpose or the batch's; ``ValidationFailed`` naming every bad item."""
+    own purpose or the batch's; ``ValidationFailed`` naming every bad item (a purpose not
+    registered is refused at once: ``PurposeNotRegistered``, a 403)."""
     jobs: list[Job] = []
     problems: list[Problem] = []
     organization = client.organization
     for position, item in enumerate(items, start=1):
         stated_here = item.get("purpose")
-        purpose = batch_purpose if stated_here is None else _purpose(client, stated_here, position)
+        purpose = batch_purpose
+        if stated_here is not None:  # an empty one is a problem of its item, named with the rest
+            try:
+                purpose = _purpose(client, stated_here, position)
+            except ValidationFailed as exc:
+                problems.extend(exc.problems)
         try:
             claim = parse_claim(item, row=position)
         except ValidationFailed as exc:
