@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dancu.errors import Problem
 from dancu.geo.models import Commune
-from dancu.registry.interchange import COLUMNS
+from dancu.registry.interchange import COLUMNS, RawBatch, open_source
 
 _serial = itertools.count(1)
 
@@ -75,3 +77,15 @@ def family(commune: str, household: str = "HH-T1") -> list[dict[str, str]]:
         permanent_address="Số 1, ngõ 2",
     )
     return [father, mother, child]
+
+
+def raw_batches(
+    path: Path, rows: list[dict[str, str]], *, chunk_rows: int
+) -> tuple[list[Problem], Iterator[RawBatch]]:
+    """``rows`` written to the CSV ``path`` and opened as the importer opens a file: the list
+    its malformed rows go to, and its stream of batches of ``chunk_rows``."""
+    malformed: list[Problem] = []
+    _, _, batches = open_source(
+        write_csv(path, rows), chunk_rows=chunk_rows, max_line_bytes=1 << 20, malformed=malformed
+    )
+    return malformed, batches

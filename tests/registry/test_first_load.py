@@ -20,7 +20,7 @@ from dancu.errors import Problem, ValidationFailed
 from dancu.registry import bulk, first_load, importer, pipeline
 from dancu.registry.interchange import open_source
 from dancu.registry.models import Citizen, Household, Residence
-from tests.registry.factories import commune_codes, family, person, write_csv
+from tests.registry.factories import commune_codes, family, person, raw_batches, write_csv
 
 _STAMPED = {"created_at", "updated_at", "import_batch_id"}
 
@@ -343,13 +343,7 @@ def test_the_survey_reaches_the_loader_from_the_checking_process(
 ) -> None:
     first = person(household_id="HH-F", relationship_to_head="head")
     rows = [first, person(father_id="001060999999"), person(spouse_id=first["personal_id"])]
-    malformed: list[Problem] = []
-    _, _, batches = open_source(
-        write_csv(tmp_path / "f.csv", rows),
-        chunk_rows=1,
-        max_line_bytes=1 << 20,
-        malformed=malformed,
-    )
+    malformed, batches = raw_batches(tmp_path / "f.csv", rows, chunk_rows=1)
     survey = first_load.FileSurvey()
     stream = pipeline.checked_batches(
         batches,

@@ -11,10 +11,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from dancu.errors import Problem
 from dancu.registry import pipeline
-from dancu.registry.interchange import open_source
-from tests.registry.factories import person, write_csv
+from tests.registry.factories import person, raw_batches
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,14 +35,8 @@ def test_the_payloads_bytes_reach_the_loader_whole_and_in_order(
     monkeypatch.setattr(pipeline, "_SHARED_BYTES", 20_000)
     monkeypatch.setattr(pipeline, "_SHARED_BUFFERS", 2)  # the checking process waits for one
     rows = [person(personal_id=f"001085{i:06d}") for i in range(1, 25)]
-    malformed: list[Problem] = []
-    _, _, batches = open_source(
-        write_csv(tmp_path / "f.csv", rows),
-        chunk_rows=3,
-        max_line_bytes=1 << 20,
-        malformed=malformed,
-    )
-    seen = []
+    malformed, batches = raw_batches(tmp_path / "f.csv", rows, chunk_rows=3)
+    seen: list[str] = []
     for checked in pipeline.checked_batches(
         batches,
         communes=frozenset(),
