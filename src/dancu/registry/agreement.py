@@ -238,8 +238,8 @@ def parse_claim(body: Mapping[str, Any], *, row: int | None = None) -> Claim:
     """
     get = body.get
     number = get("personal_id")
-    # plain digits and a remembered value without a call; anything else through its reader
-    if type(number) is str and len(number) in (9, 12) and number.isascii() and number.isdigit():
+    # plain digits and a remembered value as they are; anything else through its reader
+    if type(number) is str and vn_ids.is_legacy_id(number):
         number_why = _FINE
     else:
         number, number_why = _read_number(number)
