@@ -38,7 +38,7 @@ import httpx
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from common import emit
+from common import busy_cpu_seconds, emit
 from dancu.audit.models import AccessLog
 from dancu.db import make_engine, make_sessionmaker, unit_of_work
 from dancu.exchange import clients
@@ -338,10 +338,17 @@ def main() -> None:
             )  # fmt: skip
         people = _people(url, args.batch_people, seed=6)
         cpu_before = _cpu_seconds(server.pid)
+        busy_before, own_before = busy_cpu_seconds(), time.process_time()
         streams = args.batch_streams or args.workers
         batch = _batch(base, token, people, args.batch_seconds, streams)
         cpu = _cpu_seconds(server.pid) - cpu_before
-        batch["server_cpu_us_per_item"] = round(1e6 * cpu / max(batch["items"], 1), 1)
+        busy, own = busy_cpu_seconds() - busy_before, time.process_time() - own_before
+        per_item = 1e6 / max(batch["items"], 1)
+        # the server's workers, the load generator (this process), and the rest: PostgreSQL
+        # on this machine, plus whatever else ran
+        batch["server_cpu_us_per_item"] = round(cpu * per_item, 1)
+        batch["client_cpu_us_per_item"] = round(own * per_item, 1)
+        batch["other_cpu_us_per_item"] = round((busy - cpu - own) * per_item, 1)
         emit(bench="batch", backend=args.backend, workers=args.workers, **batch)
     finally:
         server.terminate()
