@@ -79,17 +79,24 @@ def _prepare(url: str, people: int, path: Path) -> None:
 def _one(body: bytes, register: dict[str, Any]) -> bytes:
     """What the batch route and ``commit_group_pg`` do with one body, but the database."""
     stated, items = routes._batch_body(body)
-    if hasattr(routes, "batch_jobs"):
-        jobs = routes.batch_jobs(items, CLIENT, CLIENT.client_id, stated, "r" * 32)
-    else:  # code before 25 November 2026 (7c385ac and older): the route's loop as it was
-        jobs = [
-            verify.Job(parse_claim(item, row=n), "dc_bench", "Bench", stated, "r" * 32, item=n)
-            for n, item in enumerate(items, start=1)
-        ]
-    numbers = sorted({job.claim.number for job in jobs})
-    rows = {n: register[n] for n in numbers if n in register}
-    answers, items_read = verify.batch_answers(jobs, rows)
-    prepared = bulk.prepare_batch(verify.batch_entry(jobs, items_read))
+    if hasattr(routes, "read_batch"):  # items as columns (25 November 2026, session 9)
+        batch = routes.read_batch(items, CLIENT, CLIENT.client_id, stated, "r" * 32)
+        numbers = sorted({claim.number for claim in batch.claims})
+        rows = {n: register[n] for n in numbers if n in register}
+        answers, columns = verify.batch_answers(batch, rows)
+        prepared = bulk.prepare_batch(verify.batch_entry(batch, columns))
+    else:  # a job per item
+        if hasattr(routes, "batch_jobs"):
+            jobs = routes.batch_jobs(items, CLIENT, CLIENT.client_id, stated, "r" * 32)
+        else:  # code before 25 November 2026 (7c385ac and older): the route's loop as it was
+            jobs = [
+                verify.Job(parse_claim(item, row=n), "dc_bench", "Bench", stated, "r" * 32, item=n)
+                for n, item in enumerate(items, start=1)
+            ]
+        numbers = sorted({job.claim.number for job in jobs})
+        rows = {n: register[n] for n in numbers if n in register}
+        answers, items_read = verify.batch_answers(jobs, rows)
+        prepared = bulk.prepare_batch(verify.batch_entry(jobs, items_read))
     bulk.link_batch(prepared, Anchor(1, "0" * 64))
     bulk.pg_batch_params(prepared)
     rendered: bytes = routes._batch_json(answers, "r" * 32)

@@ -256,22 +256,26 @@ def test_auditors_see_one_row_per_person_of_a_batch(session: Session) -> None:
     assert [v.item for v in everyone.items] == [None, None], "single entries are unchanged"
 
 
+# a bad batch's items, each wrong in its own way
+_BAD_ITEMS: list[Any] = [
+    bulk.BatchItem(1, PEOPLE[0], ["status"], "match"),
+    bulk.BatchItem(1, PEOPLE[1], ["status"], "match"),  # not after the one before
+    bulk.BatchItem(3, "12345", ["status"], "match"),
+    bulk.BatchItem(4, PEOPLE[3], ["Full Name"], "match"),
+    bulk.BatchItem(5, PEOPLE[4], ["status"], "ma\x00tch"),
+    bulk.BatchItem(6, PEOPLE[5], ["status"], "match", "x" * 301),
+    (7, PEOPLE[6], ["status"]),  # not an item's five values
+    bulk.BatchItem(8, "bad", ["Bad"], "match"),  # both problems named
+    bulk.BatchItem(2**31, PEOPLE[0], ["status"], "match"),  # beyond an integer column
+    bulk.BatchItem(2**31 + 1, PEOPLE[0], [["unhashable"]], "ma\ud800tch"),
+    bulk.BatchItem(2**31 + 2, "٠٠١٠٨٥٠٠٠٠٠١", ["status"], "match"),  # Arabic-Indic digits
+]
+
+
 def test_bad_batches_are_refused_naming_each_item_and_nothing_is_written(
     session: Session,
 ) -> None:
-    items = [
-        bulk.BatchItem(1, PEOPLE[0], ["status"], "match"),
-        bulk.BatchItem(1, PEOPLE[1], ["status"], "match"),  # not after the one before
-        bulk.BatchItem(3, "12345", ["status"], "match"),
-        bulk.BatchItem(4, PEOPLE[3], ["Full Name"], "match"),
-        bulk.BatchItem(5, PEOPLE[4], ["status"], "ma\x00tch"),
-        bulk.BatchItem(6, PEOPLE[5], ["status"], "match", "x" * 301),
-        (7, PEOPLE[6], ["status"]),  # type: ignore[list-item]  # not an item's five values
-        bulk.BatchItem(8, "bad", ["Bad"], "match"),  # both problems named
-        bulk.BatchItem(2**31, PEOPLE[0], ["status"], "match"),  # beyond an integer column
-        bulk.BatchItem(2**31 + 1, PEOPLE[0], [["unhashable"]], "ma\ud800tch"),  # type: ignore[list-item]
-        bulk.BatchItem(2**31 + 2, "٠٠١٠٨٥٠٠٠٠٠١", ["status"], "match"),  # Arabic-Indic digits
-    ]
+    items = _BAD_ITEMS
     with pytest.raises(InvalidAccessEntry) as caught:
         bulk.append_batch(session, batch(items=items, actor="  ", occurred_at="yesterday"))
     found = [(p.row, p.field) for p in caught.value.problems]
@@ -405,3 +409,92 @@ def test_verify_writes_the_items_as_the_reference_serialisation_does(
 def test_stored_items_of_the_wrong_type_are_refused_by_the_fast_path(bad: tuple[Any, ...]) -> None:
     with pytest.raises(TypeError):
         audit.items_text([bad])
+
+
+# ------------------------------------------------------------------ items given as columns
+
+
+def _as_columns(items: list[bulk.BatchItem]) -> bulk.BatchColumns:
+    """The same items as columns, one kind per distinct (fields, result, purpose)."""
+    kinds: list[bulk.ItemKind] = []
+    kind_of: list[int] = []
+    for item in items:
+        kind = bulk.ItemKind(item.fields, item.result, item.purpose)
+        if kind not in kinds:
+            kinds.append(kind)
+        kind_of.append(kinds.index(kind))
+    return bulk.BatchColumns(
+        [item.item for item in items], [item.personal_id for item in items], kind_of, kinds
+    )
+
+
+@settings(max_examples=60)
+@given(
+    items=st.lists(
+        st.tuples(
+            st.integers(1, 3),
+            st.sampled_from(PEOPLE),
+            st.lists(_FIELD, min_size=1, max_size=3).map(tuple),
+            st.none() | st.sampled_from(["match", "mismatch", 'q"uo\\te']),
+            st.none() | st.just(PURPOSE) | _TEXT,
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    postgres=st.booleans(),
+)
+def test_items_as_columns_are_prepared_exactly_as_the_same_items_one_by_one(
+    items: list[tuple[int, str, tuple[str, ...], str | None, str | None]], postgres: bool
+) -> None:
+    numbered = []
+    number = 0
+    for step, person, fields, result, own in items:
+        number += step
+        numbered.append(bulk.BatchItem(number, person, fields, result, own))
+    by_item = bulk.prepare_batch(batch(items=numbered), postgres=postgres)
+    by_column = bulk.prepare_batch(batch(items=_as_columns(numbered)), postgres=postgres)
+    assert by_column.items_text == by_item.items_text
+    assert by_column.rows == by_item.rows
+    assert by_column.pg_items == by_item.pg_items
+    assert by_column.values == by_item.values
+
+
+def test_bad_items_given_as_columns_are_named_as_one_by_one(session: Session) -> None:
+    items = [item for item in _BAD_ITEMS if isinstance(item, bulk.BatchItem)]
+    problems = []
+    for form in (items, _as_columns(items)):
+        with pytest.raises(InvalidAccessEntry) as caught:
+            bulk.append_batch(session, batch(items=form))
+        problems.append(sorted(str(p) for p in caught.value.problems))
+    assert problems[0] == problems[1]
+    assert len(problems[0]) == 13
+    assert session.scalar(select(func.count()).select_from(AccessLog)) == 0
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        bulk.BatchColumns([1, 2], [PERSON_A], [0, 0], [bulk.ItemKind(["status"])]),
+        bulk.BatchColumns([1], [PERSON_A], [1], [bulk.ItemKind(["status"])]),
+        bulk.BatchColumns([1], [PERSON_A], [-1], [bulk.ItemKind(["status"])]),
+        bulk.BatchColumns([1], [PERSON_A], [True], [bulk.ItemKind(["status"])]),
+        bulk.BatchColumns([1], [PERSON_A], [0], [("status",)]),  # type: ignore[list-item]
+    ],
+)
+def test_columns_that_do_not_fit_together_are_refused(
+    session: Session, columns: bulk.BatchColumns
+) -> None:
+    with pytest.raises(InvalidAccessEntry) as caught:
+        bulk.append_batch(session, batch(items=columns))
+    assert [p.field for p in caught.value.problems] == ["items"]
+    assert session.scalar(select(func.count()).select_from(AccessLog)) == 0
+
+
+def test_items_given_as_columns_are_written_read_back_and_verified(session: Session) -> None:
+    written = batch().items
+    assert isinstance(written, list)
+    head = bulk.append_batch(session, batch(items=_as_columns(written)))
+    assert audit.verify(session).intact
+    seen = audit.for_person(session, PEOPLE[5]).items
+    assert [e.id for e in seen] == [head.entry_id]
+    assert seen[0].purpose == "thẩm định khoản vay"

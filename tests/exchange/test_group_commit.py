@@ -164,23 +164,19 @@ def test_a_refused_batch_hands_its_pooled_connection_back_as_it_came(app: FastAP
     engine = app.state.sessions.kw["bind"].engine
     if engine.dialect.name != "postgresql":
         pytest.skip("the plain-connection batch transaction is PostgreSQL's")
-    with unit_of_work(app.state.sessions) as session:
-        partner = add_partner(session)
-    jobs = [
-        _job(client, n=n)._replace(request_id="b", item=n + 1)  # a batch: items numbered
-        for n, client in enumerate(["dc_nobody"] * 3 + [partner.client_id])
-    ]
+    claims = [parse_claim({"personal_id": ALIVE, "sex": "M"})] * 3
+    batch = verify_service.Batch("dc_nobody", "Org", PURPOSE, "b", claims, [None] * 3)
     raw = engine.raw_connection()
     try:
         conn = raw.driver_connection
         with pytest.raises(ClientSuspended):
-            verify_service.commit_group_pg(conn, jobs, now=time.time(), whole=True)
+            verify_service.commit_batch_pg(conn, batch, now=time.time())
         assert conn.autocommit is False
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     finally:
         raw.close()
     with unit_of_work(app.state.sessions) as session:
         counted = session.scalars(
-            select(ClientUsage.count).where(ClientUsage.client_id == partner.client_id)
+            select(ClientUsage.count).where(ClientUsage.client_id == "dc_nobody")
         ).all()
     assert counted == []

@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import operator
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -314,6 +315,36 @@ class BatchItem(NamedTuple):
 MAX_ITEM_NUMBER = 2**31 - 1
 
 
+class ItemKind(NamedTuple):
+    """What many items of a batch share: the fields read, the result, and ``purpose`` if it
+    is not the batch's."""
+
+    fields: Sequence[str]
+    result: str | None = None
+    purpose: str | None = None
+
+
+class BatchColumns(NamedTuple):
+    """A batch entry's items as columns: item ``i`` is number ``positions[i]`` (increasing),
+    person ``people[i]``, and what ``kinds[kind_of[i]]`` says. The same items as a list of
+    ``BatchItem``, without an object per item: a writer that knows its items share a few
+    kinds (the verification's answers) gives them so, and they are checked and encoded once
+    per kind and in bulk per column."""
+
+    positions: Sequence[int]
+    people: Sequence[str]
+    kind_of: Sequence[int]
+    kinds: Sequence[ItemKind]
+
+    def as_items(self) -> list[BatchItem]:
+        """The same items one by one (``kind_of`` must index ``kinds``)."""
+        kinds = self.kinds
+        return [
+            BatchItem(number, person, *kinds[kind])
+            for number, person, kind in zip(self.positions, self.people, self.kind_of, strict=True)
+        ]
+
+
 class BatchEntry(NamedTuple):
     """Many people read in one request by one actor (a partner's batch verification), to be
     appended with :func:`append_batch` as one entry. Give the values by name."""
@@ -322,7 +353,7 @@ class BatchEntry(NamedTuple):
     actor_kind: str
     purpose: str
     channel: str
-    items: Sequence[BatchItem]
+    items: Sequence[BatchItem] | BatchColumns
     organization: str | None = None
     request_id: str | None = None
     occurred_at: dt.datetime | None = None
@@ -349,7 +380,7 @@ class PreparedBatch(NamedTuple):
 
 
 def _fields_of(
-    position: int, fields: Sequence[str], seen: dict[Any, _Fields], problems: list[Problem]
+    position: int | None, fields: Sequence[str], seen: dict[Any, _Fields], problems: list[Problem]
 ) -> _Fields | None:
     key = tuple(fields) if isinstance(fields, list | tuple) else None
     try:
@@ -387,9 +418,19 @@ def prepare_batch(entry: BatchEntry, *, postgres: bool = True) -> PreparedBatch:
     every problem (``row``: the item's position in ``entry.items``; None for the entry).
 
     Values repeated across items (field lists, results, purposes) are checked and encoded
-    once per batch; each item adds its number and person."""
+    once per batch; each item adds its number and person. Items given as ``BatchColumns``
+    are checked column by column; if any is wrong, they are checked again one by one, so
+    that the problems are named as for a list of items."""
+    given = entry.items
+    items: Sequence[BatchItem]
+    if isinstance(given, BatchColumns):
+        prepared = _prepare_columns(entry, given, postgres)
+        if prepared is not None:
+            return prepared
+        items = given.as_items()
+    else:
+        items = given
     problems: list[Problem] = []
-    items = entry.items
     if not isinstance(items, Sequence) or not 1 <= len(items) <= MAX_ITEMS:
         raise InvalidAccessEntry(
             f"a batch entry holds 1 to {MAX_ITEMS:,} items; nothing was written",
@@ -398,24 +439,7 @@ def prepare_batch(entry: BatchEntry, *, postgres: bool = True) -> PreparedBatch:
     # the entry's purpose, as ``_validated`` will check it (and report it) below
     purpose = _text(None, "purpose", entry.purpose, [], required=True)
     seen_fields: dict[Any, _Fields] = {}
-    seen_text: dict[tuple[str, Any], _Text] = {("purpose", purpose): _NO_TEXT}
-
-    def text_of(position: int, name: str, value: Any) -> _Text:
-        if value is None:
-            return _NO_TEXT
-        try:
-            return seen_text[name, value]
-        except KeyError:
-            count = len(problems)
-            cleaned = _text(position, name, value, problems, required=False)
-            made = _Text(cleaned, _json_text(cleaned), _array_item(cleaned))
-            if len(problems) == count and cleaned != purpose:
-                seen_text[name, value] = made
-            return _NO_TEXT if name == "purpose" and cleaned == purpose else made
-        except TypeError:  # unhashable: checked on its own, and refused
-            _text(position, name, value, problems, required=False)
-            return _NO_TEXT
-
+    seen_text: dict[tuple[str, Any], _Text] = {}
     texts: list[str] = []
     rows: list[tuple[int, str, str, str | None, str | None]] = []
     numbers: list[str] = []
@@ -462,9 +486,9 @@ def prepare_batch(entry: BatchEntry, *, postgres: bool = True) -> PreparedBatch:
             fields = _fields_of(position, item_fields, seen_fields, problems)
         if item_result is not given_result:
             count = len(problems)
-            result = text_of(position, "result", item_result)
+            result = _text_of(position, "result", item_result, None, seen_text, problems)
             given_result = item_result if len(problems) == count else _UNREAD
-        own = text_of(position, "purpose", item_purpose)
+        own = _text_of(position, "purpose", item_purpose, purpose, seen_text, problems)
         if fields is None or not good_person or problems:
             continue  # refused: only the problems matter from here
         if fields is not last_fields:
@@ -480,6 +504,143 @@ def prepare_batch(entry: BatchEntry, *, postgres: bool = True) -> PreparedBatch:
             purposes.append(own.array_item)
         else:
             rows.append((number, person, fields.stored, result.value, own.value))
+    arrays = (numbers, people, stored_fields, results, purposes) if postgres else ()
+    return _prepared(
+        entry,
+        union,
+        len(texts),
+        "[" + ",".join(texts) + "]",
+        rows,
+        tuple("{" + ",".join(array) + "}" for array in arrays),
+        problems,
+    )
+
+
+def _text_of(
+    position: int | None,
+    name: str,
+    value: Any,
+    purpose: str | None,
+    seen: dict[tuple[str, Any], _Text],
+    problems: list[Problem],
+) -> _Text:
+    """An item's optional text checked and encoded, once per distinct value (``seen``); an
+    item's purpose equal to the entry's ``purpose`` is stored as none."""
+    if value is None:
+        return _NO_TEXT
+    try:
+        return seen[name, value]
+    except KeyError:
+        count = len(problems)
+        cleaned = _text(position, name, value, problems, required=False)
+        made = (
+            _NO_TEXT
+            if name == "purpose" and cleaned == purpose
+            else _Text(cleaned, _json_text(cleaned), _array_item(cleaned))
+        )
+        if len(problems) == count:
+            seen[name, value] = made
+        return made
+    except TypeError:  # unhashable: checked on its own, and refused
+        _text(position, name, value, problems, required=False)
+        return _NO_TEXT
+
+
+def _prepare_columns(
+    entry: BatchEntry, columns: BatchColumns, postgres: bool
+) -> PreparedBatch | None:
+    """:func:`prepare_batch` of items given as columns: each column checked in bulk and
+    each kind once, the items' text and array literals joined from per-kind pieces. None if
+    any item is wrong (the caller checks them one by one to name the problems)."""
+    positions, people, kind_of, kinds = columns
+    count = len(positions)
+    if not len(people) == count == len(kind_of) or not (
+        set(map(type, kind_of)) <= {int} and min(kind_of, default=0) >= 0
+        and max(kind_of, default=0) < len(kinds)
+    ):  # fmt: skip
+        raise InvalidAccessEntry(
+            "the batch's item columns do not fit together; nothing was written",
+            [Problem(None, "items", "give as many positions, people and kinds, each kind known")],
+        )
+    if not (
+        1 <= count <= MAX_ITEMS
+        and set(map(type, positions)) == {int}
+        and 0 < positions[0] and positions[-1] <= MAX_ITEM_NUMBER
+        and all(map(operator.lt, positions, positions[1:]))
+        and set(map(type, people)) == {str}
+        and set(map(len, people)) == {12}
+    ):  # fmt: skip
+        return None
+    digits = "".join(people)
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    purpose = _text(None, "purpose", entry.purpose, [], required=True)
+    problems: list[Problem] = []
+    seen_fields: dict[Any, _Fields] = {}
+    seen_text: dict[tuple[str, Any], _Text] = {}
+    read: list[tuple[_Fields, _Text, _Text]] = []
+    for kind in kinds:
+        try:
+            kind_fields, kind_result, kind_purpose = kind
+        except (TypeError, ValueError):
+            raise InvalidAccessEntry(
+                "a kind of the batch's items is not an ItemKind; nothing was written",
+                [Problem(None, "items", "each kind must be an ItemKind (three values)")],
+            ) from None
+        fields = _fields_of(None, kind_fields, seen_fields, problems)
+        result = _text_of(None, "result", kind_result, None, seen_text, problems)
+        own = _text_of(None, "purpose", kind_purpose, purpose, seen_text, problems)
+        if fields is None or problems:
+            return None
+        read.append((fields, result, own))
+    union = set().union(*(read[k][0].names for k in set(kind_of)))
+
+    def per_item(piece: list[Any]) -> tuple[Any, ...]:
+        """``piece[kind]`` of each item (in C: one ``itemgetter`` call)."""
+        found = operator.itemgetter(*kind_of)(piece)
+        return found if count > 1 else (found,)
+
+    tails = [f"{f.canonical},{r.canonical},{o.canonical}]" for f, r, o in read]
+    each = zip(positions, people, per_item(tails), strict=True)
+    texts = [f'[{n},"{p}",{tail}' for n, p, tail in each]
+    text = "[" + ",".join(texts) + "]"
+    if postgres:
+        rows: list[tuple[int, str, str, str | None, str | None]] = []
+        arrays = (
+            map(str, positions),
+            people,
+            per_item([f.array_item for f, _, _ in read]),
+            per_item([r.array_item for _, r, _ in read]),
+            per_item([o.array_item for _, _, o in read]),
+        )
+        pg_items = tuple("{" + ",".join(array) + "}" for array in arrays)
+    else:
+        pg_items = ()
+        rows = list(
+            zip(
+                positions,
+                people,
+                per_item([f.stored for f, _, _ in read]),
+                per_item([r.value for _, r, _ in read]),
+                per_item([o.value for _, _, o in read]),
+                strict=True,
+            )
+        )
+    return _prepared(entry, union, count, text, rows, pg_items, problems)
+
+
+def _prepared(
+    entry: BatchEntry,
+    union: set[str],
+    count: int,
+    items_text: str,
+    rows: list[tuple[int, str, str, str | None, str | None]],
+    pg_items: tuple[str, ...],
+    problems: list[Problem],
+) -> PreparedBatch:
+    """The checked batch entry from its checked items: the entry's own values checked (the
+    fields it names are the ``union`` of its items'); ``InvalidAccessEntry`` naming every
+    problem, the items' included."""
     if len(union) > MAX_FIELDS:
         problems.append(
             Problem(None, "fields", f"the items name more than {MAX_FIELDS} fields in all")
@@ -501,14 +662,8 @@ def prepare_batch(entry: BatchEntry, *, postgres: bool = True) -> PreparedBatch:
             f"{len(problems)} problem(s) in the batch entry; nothing was written", problems
         )
     values["fields"] = sorted(union)
-    values["item_count"] = len(texts)
-    arrays = (numbers, people, stored_fields, results, purposes) if postgres else ()
-    return PreparedBatch(
-        values,
-        "[" + ",".join(texts) + "]",
-        rows,
-        tuple("{" + ",".join(array) + "}" for array in arrays),
-    )
+    values["item_count"] = count
+    return PreparedBatch(values, items_text, rows, pg_items)
 
 
 def link_batch(batch: PreparedBatch, last: Anchor | None) -> Anchor:

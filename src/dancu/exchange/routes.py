@@ -54,8 +54,15 @@ from dancu.exchange.schemas import (
     VerifyRequest,
 )
 from dancu.exchange.tokens import AccessToken, ClientCache, ClientState, TokenValidator
-from dancu.exchange.verify import Answer, Job, active_clients, commit_group_pg, verify_many
-from dancu.registry.agreement import parse_claim
+from dancu.exchange.verify import (
+    Answer,
+    Batch,
+    Job,
+    active_clients,
+    answer_batch,
+    commit_batch_pg,
+)
+from dancu.registry.agreement import Claim, parse_claim
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +75,6 @@ _REQUEST_REQUIRED = frozenset(k for k, f in VerifyRequest.model_fields.items() i
 _ITEM_FIELDS = frozenset(VerifyItem.model_fields)
 _ITEM_REQUIRED = frozenset(k for k, f in VerifyItem.model_fields.items() if f.is_required())
 _BATCH_FIELDS = frozenset(VerifyBatchRequest.model_fields)
-_VERIFY_CHANNEL = Job._field_defaults["channel"]
-# A batch's jobs as tuple.__new__(Job, values): a named tuple's generated __new__ is a Python
-# call with keywords, the largest single cost of building ten thousand.
-_new = tuple.__new__
 
 router = APIRouter()
 
@@ -333,91 +336,90 @@ async def ping(request: Request) -> Response:
     )
 
 
-def _verify_batch(sessions: sessionmaker[Session], jobs: list[Job]) -> list[Answer]:
-    """A batch in one transaction: status, shared quota, register, and its log entries
-    written in bulk before any answer."""
-    client_id = jobs[0].client_id
+def _verify_batch(sessions: sessionmaker[Session], batch: Batch) -> list[Answer]:
+    """A batch in one transaction: status, shared quota, register, and its log entry written
+    in bulk before any answer."""
+    client_id = batch.client_id
     engine: Engine = sessions.kw["bind"]
     if engine.dialect.name == "postgresql":
-        return _verify_batch_pg(engine, jobs)
+        return _verify_batch_pg(engine, batch)
     try:
         with sessions() as session:
             quotas = active_clients(session, {client_id})
             if client_id not in quotas:
                 raise ClientSuspended("this client is suspended")
             per_minute, per_day = quotas[client_id]
+            size = len(batch.claims)
             allowed, retry = quota.consume(
-                session, client_id, count=len(jobs), per_minute=per_minute, per_day=per_day
+                session, client_id, count=size, per_minute=per_minute, per_day=per_day
             )
-            if allowed < len(jobs):  # all or nothing: the rollback un-counts them
+            if allowed < size:  # all or nothing: the rollback un-counts them
                 raise QuotaExceeded(
-                    f"this batch of {len(jobs):,} would pass the quota; retry in {retry} s",
-                    retry,
+                    f"this batch of {size:,} would pass the quota; retry in {retry} s", retry
                 )
-            answers = verify_many(session, jobs, batch=True)
+            answers = answer_batch(session, batch)
             session.commit()
     except (ClientSuspended, QuotaExceeded):
         raise
     except Exception as exc:
-        log.exception("batch verification of %d items failed", len(jobs))
+        log.exception("batch verification of %d items failed", len(batch.claims))
         raise AccessLogUnavailable(
             "the access log could not be written; nothing was answered, retry later"
         ) from exc
     return answers
 
 
-def _verify_batch_pg(engine: Engine, jobs: list[Job]) -> list[Answer]:
-    """PostgreSQL: the same, on a plain connection in three round trips (``commit_group_pg``,
-    the group commit's transaction, all or nothing)."""
+def _verify_batch_pg(engine: Engine, batch: Batch) -> list[Answer]:
+    """PostgreSQL: the same, on a plain connection in three round trips (``commit_batch_pg``,
+    all or nothing)."""
     connection = engine.raw_connection()
     try:
         driver: psycopg.Connection[Any] = connection.driver_connection  # type: ignore[assignment]
         try:
-            outcomes = commit_group_pg(driver, jobs, now=time.time(), whole=True)
+            return commit_batch_pg(driver, batch, now=time.time())
         except (ClientSuspended, QuotaExceeded):
             raise
-        except Exception as exc:  # rolled back by commit_group_pg
-            log.exception("batch verification of %d items failed", len(jobs))
+        except Exception as exc:  # rolled back by commit_batch_pg
+            log.exception("batch verification of %d items failed", len(batch.claims))
             raise AccessLogUnavailable(
                 "the access log could not be written; nothing was answered, retry later"
             ) from exc
     finally:
         connection.close()
-    return [a for a in outcomes if isinstance(a, Answer)]
 
 
-def batch_jobs(
+def read_batch(
     items: list[dict[str, Any]],
     client: ClientState,
     client_id: str,
     batch_purpose: str,
     request_id: str,
-) -> list[Job]:
-    """A batch's items (as ``_batch_body`` read them) as jobs of ``client``, each with its
-    own purpose or the batch's; ``ValidationFailed`` naming every bad item (a purpose not
-    registered is refused at once: ``PurposeNotRegistered``, a 403)."""
-    jobs: list[Job] = []
+) -> Batch:
+    """A batch's items (as ``_batch_body`` read them) as a batch of ``client``, each item
+    with its own purpose or the batch's; ``ValidationFailed`` naming every bad item (a
+    purpose not registered is refused at once: ``PurposeNotRegistered``, a 403)."""
+    claims: list[Claim] = []
+    purposes: list[str | None] = []
     problems: list[Problem] = []
-    organization = client.organization
     for position, item in enumerate(items, start=1):
         stated_here = item.get("purpose")
-        purpose = batch_purpose
+        purpose = None
         if stated_here is not None:  # an empty one is a problem of its item, named with the rest
             try:
                 purpose = _purpose(client, stated_here, position)
             except ValidationFailed as exc:
                 problems.extend(exc.problems)
+            if purpose == batch_purpose:
+                purpose = None
         try:
-            claim = parse_claim(item, row=position)
+            claims.append(parse_claim(item, row=position))
         except ValidationFailed as exc:
             problems.extend(exc.problems)
-            continue
-        job = (claim, client_id, organization, purpose, request_id, _VERIFY_CHANNEL, position)
-        jobs.append(_new(Job, job))
+        purposes.append(purpose)
     if problems:
         shown = "; ".join(f"item {p.row}, {p.field}: {p.reason}" for p in problems[:10])
         raise ValidationFailed(f"{len(problems)} problem(s): {shown}", problems)
-    return jobs
+    return Batch(client_id, client.organization, batch_purpose, request_id, claims, purposes)
 
 
 @router.post(
@@ -439,11 +441,11 @@ async def verify_batch(request: Request) -> Response:
     if not items:
         raise ValidationFailed("items: give at least one item", [Problem(None, "items", "empty")])
     request_id = _request_id(request)
-    jobs = batch_jobs(items, client, token.client_id, _purpose(client, stated), request_id)
+    batch = read_batch(items, client, token.client_id, _purpose(client, stated), request_id)
     ex.limiter.take(
-        client.client_id, per_minute=client.per_minute, per_day=client.per_day, count=len(jobs)
+        client.client_id, per_minute=client.per_minute, per_day=client.per_day, count=len(items)
     )
-    answers = await run_in_threadpool(_verify_batch, ex.sessions, jobs)
+    answers = await run_in_threadpool(_verify_batch, ex.sessions, batch)
     return Response(_batch_json(answers, request_id), media_type="application/json")
 
 

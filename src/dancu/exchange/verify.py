@@ -19,12 +19,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import itertools
+import operator
 import re
 import weakref
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg.pq import Escaping, TransactionStatus
@@ -45,10 +47,10 @@ from dancu.registry.agreement import CLAIM_FIELDS, Agreement, Claim, agreement
 from dancu.registry.models import Citizen
 
 MATCH, MISMATCH, NOT_FOUND = "match", "mismatch", "not_found"
-_Record = TypeVar("_Record")
 _CLIENT = ActorKind.CLIENT.value
 _DECEASED = LifeStatus.DECEASED.value
 _new = tuple.__new__
+_NUMBER = operator.attrgetter("number")
 _CHUNK = 900  # SQLite's default limit on bound parameters is 999
 # Numbers per register query on PostgreSQL. At 10,000 the planner judged a scan of the whole
 # register cheaper than 10,000 index probes (a parallel scan of 1M people: about 95 ms on
@@ -79,6 +81,20 @@ class Job(NamedTuple):
     channel: str = AccessChannel.VERIFY.value
     # The item's position in a batch request (then ``request_id`` is the batch's); 0 alone.
     item: int = 0
+
+
+class Batch(NamedTuple):
+    """One batch request's verifications, as columns: the client, organisation, purpose and
+    request id they share, each item's claim, and each item's own purpose (None: the
+    batch's). Item ``i`` is the request's item ``i + 1``."""
+
+    client_id: str
+    organization: str
+    purpose: str
+    request_id: str
+    claims: Sequence[Claim]
+    purposes: Sequence[str | None]
+    channel: str = AccessChannel.VERIFY.value
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -187,72 +203,81 @@ def entry_of(job: Job, row: Row[Any] | None, found: Answer) -> audit.AccessEntry
     )
 
 
-def batch_item(job: Job, row: Row[Any] | None, found: Answer) -> bulk.BatchItem | None:
-    """One batch verification as an item of the batch's access log entry; None for a legacy
-    number not found."""
-    personal_id = _person_read(job, row)
-    if personal_id is None:
-        return None
-    # tuple.__new__: without the named tuple's generated __new__ (a Python call per item)
-    return _new(bulk.BatchItem, (job.item, personal_id, found.read, found.result, job.purpose))
-
-
 def _answered(
-    jobs: Sequence[Job],
-    rows: Mapping[str, Row[Any]],
-    record: Callable[[Job, Row[Any] | None, Answer], _Record | None],
-) -> tuple[list[Answer], list[_Record]]:
-    """Every job's answer against its register row, and what ``record`` makes of each for
-    the access log (an entry, a batch item; None: nothing to log)."""
+    jobs: Sequence[Job], rows: Mapping[str, Row[Any]]
+) -> tuple[list[Answer], list[audit.AccessEntry]]:
+    """Every job's answer against its register row, and the access log entries they make."""
     answers: list[Answer] = []
-    records: list[_Record] = []
+    entries: list[audit.AccessEntry] = []
     for job in jobs:
         register = rows.get(job.claim.number)
         found = answer(job.claim, register)
         answers.append(found)
-        made = record(job, register, found)
-        if made is not None:
-            records.append(made)
-    return answers, records
+        entry = entry_of(job, register, found)
+        if entry is not None:
+            entries.append(entry)
+    return answers, entries
 
 
-def batch_answers(
-    jobs: Sequence[Job], rows: Mapping[str, Row[Any]]
-) -> tuple[list[Answer], list[bulk.BatchItem]]:
-    """Every batch job's answer against its register row, and the items of the batch's
-    access log entry."""
-    return _answered(jobs, rows, batch_item)
+def batch_answers(batch: Batch, rows: Mapping[str, Any]) -> tuple[list[Answer], bulk.BatchColumns]:
+    """Every item's answer against its register row, and the items of the batch's access log
+    entry as columns (a legacy number not found has none: nobody's data was read). The items
+    share a few kinds, one per distinct answer and purpose."""
+    answers: list[Answer] = []
+    positions: list[int] = []
+    people: list[str] = []
+    kind_of: list[int] = []
+    kinds: list[bulk.ItemKind] = []
+    numbered: dict[Any, int] = {}  # an answer (or answer and purpose): its kind's number
+    get = rows.get
+    for position, claim, purpose in zip(itertools.count(1), batch.claims, batch.purposes):
+        row = get(claim.number)
+        found = answer(claim, row)
+        answers.append(found)
+        person: str = row.personal_id if row is not None else claim.number
+        if len(person) != 12:
+            continue
+        key = found if purpose is None else (found, purpose)
+        kind = numbered.get(key)
+        if kind is None:
+            kind = numbered[key] = len(kinds)
+            kinds.append(_new(bulk.ItemKind, (found.read, found.result, purpose)))
+        positions.append(position)
+        people.append(person)
+        kind_of.append(kind)
+    return answers, bulk.BatchColumns(positions, people, kind_of, kinds)
 
 
-def batch_entry(jobs: Sequence[Job], items: list[bulk.BatchItem]) -> bulk.BatchEntry:
-    """The one access log entry of a batch request (its jobs share the client and the
-    request id; the entry's purpose is the first item's, and an item with another names
-    its own)."""
-    first = jobs[0]
+def batch_entry(batch: Batch, items: bulk.BatchColumns) -> bulk.BatchEntry:
+    """The one access log entry of a batch request (an item with a purpose of its own names
+    it)."""
     return bulk.BatchEntry(
-        actor=first.client_id,
+        actor=batch.client_id,
         actor_kind=_CLIENT,
-        organization=first.organization,
-        purpose=first.purpose,
-        channel=first.channel,
-        request_id=first.request_id,
+        organization=batch.organization,
+        purpose=batch.purpose,
+        channel=batch.channel,
+        request_id=batch.request_id,
         items=items,
     )
 
 
-def verify_many(session: Session, jobs: Sequence[Job], *, batch: bool = False) -> list[Answer]:
-    """Answer every job and append their access log entries, in the caller's transaction
-    (the caller commits, then sends the answers): one entry per job, or with ``batch`` one
-    batch entry whose items are the jobs. The log's append lock is held from the append to
-    the commit, after the register was read."""
+def verify_many(session: Session, jobs: Sequence[Job]) -> list[Answer]:
+    """Answer every job and append their access log entries (one per job), in the caller's
+    transaction (the caller commits, then sends the answers). The log's append lock is held
+    from the append to the commit, after the register was read."""
     rows = fetch(session, (job.claim.number for job in jobs))
-    if batch:
-        answers, items = batch_answers(jobs, rows)
-        if items:
-            bulk.append_batch(session, batch_entry(jobs, items))
-        return answers
-    answers, entries = _answered(jobs, rows, entry_of)
+    answers, entries = _answered(jobs, rows)
     bulk.append(session, entries)
+    return answers
+
+
+def answer_batch(session: Session, batch: Batch) -> list[Answer]:
+    """:func:`verify_many` for a batch request: one batch entry whose items are its items."""
+    rows = fetch(session, map(_NUMBER, batch.claims))
+    answers, items = batch_answers(batch, rows)
+    if items.positions:
+        bulk.append_batch(session, batch_entry(batch, items))
     return answers
 
 
@@ -325,31 +350,23 @@ _PREPARED: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], set[str]] = (
 # One round trip: statements sent together as one query string; the answer is each one's rows.
 _Trip = list[_Statement]
 _Steps = Generator[_Trip, list[list[Any] | None], list["Outcome"]]
+_BatchSteps = Generator[_Trip, list[list[Any] | None], list[Answer]]
 
 
-def commit_group_pg(
-    conn: psycopg.Connection[Any],
-    jobs: Sequence[Job],
-    *,
-    now: float,
-    whole: bool = False,
-    purge: bool = False,
-) -> list[Outcome]:
-    """Answer ``jobs`` (of any clients) on PostgreSQL and commit their entries, in a
+def commit_batch_pg(conn: psycopg.Connection[Any], batch: Batch, *, now: float) -> list[Answer]:
+    """Answer a batch request on PostgreSQL and commit its access log entry, in a
     transaction of its own on ``conn`` (a plain psycopg connection with no transaction open;
     it is switched to autocommit for the call, since the round trips carry their own BEGIN
-    and COMMIT, and switched back).
+    and COMMIT, and switched back): three round trips (:func:`_batch_steps`).
 
-    Each job's outcome, in order: its answer, or ``ClientSuspended`` / ``QuotaExceeded`` for
-    the jobs of a client suspended or past its quota (not counted, not logged). With
-    ``whole`` (a batch) those are raised instead and nothing is counted or written. ``purge``
-    also deletes ended quota windows. Any error rolls the transaction back and propagates.
-    """
+    Each item's answer, in order; ``ClientSuspended`` or ``QuotaExceeded`` raised for a
+    client suspended or past its quota, with nothing counted or written. Any error rolls the
+    transaction back and propagates."""
     autocommit = conn.autocommit
     if conn.info.transaction_status != _IDLE:  # a pool's ping may have opened one
         conn.rollback()
     conn.autocommit = True
-    steps = _group_steps(jobs, now=now, whole=whole, purge=purge)
+    steps = _batch_steps(batch, now=now)
     cursor = psycopg.ClientCursor(conn)
     literals = PgLiterals(conn.pgconn)
     begin = True
@@ -366,8 +383,8 @@ def commit_group_pg(
                 trip = steps.send(results)
             begin = False
     except StopIteration as done:
-        outcomes: list[Outcome] = done.value
-        return outcomes
+        answers: list[Answer] = done.value
+        return answers
     finally:
         cursor.close()
         _hand_back(conn, autocommit)
@@ -394,11 +411,14 @@ async def commit_group_pg_async(
     now: float,
     purge: bool = False,
 ) -> list[Outcome]:
-    """:func:`commit_group_pg` on an asynchronous connection in autocommit mode (the group
-    committer's own, on the event loop): the same transaction, the same round trips."""
+    """:func:`commit_batch_pg`'s driver for a group of single verifications (of any clients),
+    on an asynchronous connection in autocommit mode (the group committer's own, on the
+    event loop): :func:`_group_steps`'s transaction. Each job's outcome, in order: its answer,
+    or ``ClientSuspended`` / ``QuotaExceeded`` for the jobs of a client suspended or past its
+    quota (not counted, not logged). ``purge`` also deletes ended quota windows."""
     if not conn.autocommit:
         raise ValueError("the group commit's connection must be in autocommit mode")
-    steps = _group_steps(jobs, now=now, whole=False, purge=purge)
+    steps = _group_steps(jobs, now=now, purge=purge)
     cursor = psycopg.AsyncClientCursor(conn)
     literals = PgLiterals(conn.pgconn)
     prepared = _PREPARED.setdefault(conn, set())
@@ -618,52 +638,62 @@ def _admission(
     return refusals, room, give_back
 
 
-def _group_steps(jobs: Sequence[Job], *, now: float, whole: bool, purge: bool) -> _Steps:
-    """The group's transaction as round trips, whoever sends them (sans I/O: yields each
-    round trip's statements, receives their rows, returns the outcomes).
+# the append lock, then the chain's head read once the lock is granted
+_LOCK = (_Statement(bulk.PG_LOCK_SQL), _Statement(bulk.PG_HEAD_SQL, None, "tuple"))
 
-    A group of single verifications counts its clients' quotas, reads the register, takes
-    the append lock and reads the chain's head in its first round trip (the lock and head
-    as two statements, so that under READ COMMITTED the head is read once the lock is
-    granted): one round trip fewer, for a lock held a little longer while its few items are
-    compared. A batch compares thousands: it reads the register first, compares, and only
-    then counts its quota and takes the lock, in one round trip just before its log rows.
-    Both the quota upsert (which locks the client's usage row) and the append lock are held
-    to the commit, so two batches of one client overlap everything but their writing. A
-    batch over its quota is refused all the same (raised, rolled back, nothing counted)."""
-    counts: dict[str, int] = {}
-    for job in jobs:
-        counts[job.client_id] = counts.get(job.client_id, 0) + 1
-    numbers = sorted({job.claim.number for job in jobs})
-    current = [n for n in numbers if len(n) == 12]
-    old = [n for n in numbers if len(n) != 12]
-    admit = _Statement(quota.PG_ADMIT_SQL, quota.pg_admit_params(counts, now), "tuple")
-    lock = [_Statement(bulk.PG_LOCK_SQL), _Statement(bulk.PG_HEAD_SQL, None, "tuple")]
-    first: _Trip = []
-    if purge:
-        first.append(_Statement(quota.PG_PURGE_SQL, [dt.datetime.fromtimestamp(now, dt.UTC)]))
-    if not whole:
-        first.append(admit)
-    reads = len(first)
+
+def _register_trip(numbers: Iterable[str]) -> tuple[list[str], _Trip, int]:
+    """The register reads for ``numbers``: the 12-digit ones (personal IDs, maybe CMND
+    numbers), the statements (by personal ID first, then by legacy number for the shorter
+    ones), and how many of them read by personal ID."""
+    wanted = sorted(set(numbers))
+    current = [n for n in wanted if len(n) == 12]
     by_id = _register_reads(_PG_BY_ID, current)
-    by_legacy = _register_reads(_PG_BY_LEGACY, old)
-    first += by_id + by_legacy
-    if not whole:
-        first += lock
-    results = yield first
-    found_by_id = results[reads : reads + len(by_id)]
-    found_legacy = results[reads + len(by_id) : reads + len(by_id) + len(by_legacy)]
-    rows: dict[str, Any] = {row.personal_id: row for found in found_by_id for row in found or ()}
-    legacy_rows: list[Any] = [row for found in found_legacy for row in found or ()]
+    by_legacy = _register_reads(_PG_BY_LEGACY, [n for n in wanted if len(n) != 12])
+    return current, by_id + by_legacy, len(by_id)
+
+
+def _found(
+    current: list[str], results: list[list[Any] | None], by_id: int
+) -> Generator[_Trip, list[list[Any] | None], dict[str, Any]]:
+    """The register row of each number from the reads' ``results`` (:func:`_register_trip`),
+    asking again by legacy number for a 12-digit number no personal ID matched (maybe a
+    12-digit CMND), as :func:`fetch` does."""
+    rows: dict[str, Any] = {
+        row.personal_id: row for found in results[:by_id] for row in found or ()
+    }
+    legacy_rows: list[Any] = [row for found in results[by_id:] for row in found or ()]
     missing = [n for n in current if n not in rows]
-    if missing:  # a 12-digit number not in the register: maybe a 12-digit CMND
+    if missing:
         more = yield _register_reads(_PG_BY_LEGACY, missing)
         legacy_rows += [row for found in more for row in found or ()]
     for row in legacy_rows:
         rows.setdefault(row.legacy_id_number, row)
-    if whole:
-        return (yield from _batch_steps(jobs, rows, counts, admit, lock, now))
-    admitted, last = results[reads - 1], results[-1] or []
+    return rows
+
+
+def _group_steps(jobs: Sequence[Job], *, now: float, purge: bool) -> _Steps:
+    """A group of single verifications' transaction as round trips, whoever sends them (sans
+    I/O: yields each round trip's statements, receives their rows, returns the outcomes).
+
+    The first round trip counts the clients' quotas, reads the register, takes the append
+    lock and reads the chain's head (the lock and head as two statements, so that under READ
+    COMMITTED the head is read once the lock is granted): one round trip fewer, for a lock
+    held a little longer while its few items are compared. The quota upsert (which locks the
+    client's usage row) and the append lock are held to the commit."""
+    counts: dict[str, int] = {}
+    for job in jobs:
+        counts[job.client_id] = counts.get(job.client_id, 0) + 1
+    current, reads, by_id = _register_trip(job.claim.number for job in jobs)
+    first: _Trip = []
+    if purge:
+        first.append(_Statement(quota.PG_PURGE_SQL, [dt.datetime.fromtimestamp(now, dt.UTC)]))
+    first.append(_Statement(quota.PG_ADMIT_SQL, quota.pg_admit_params(counts, now), "tuple"))
+    skip = len(first)
+    first += [*reads, *_LOCK]
+    results = yield first
+    rows = yield from _found(current, results[skip : skip + len(reads)], by_id)
+    admitted, last = results[skip - 1], results[-1] or []
     refusals, room, give_back = _admission(counts, admitted, now, whole=False)
     outcomes: list[Outcome] = []
     entries: list[audit.AccessEntry] = []
@@ -690,20 +720,20 @@ def _group_steps(jobs: Sequence[Job], *, now: float, whole: bool, purge: bool) -
     return outcomes
 
 
-def _batch_steps(
-    jobs: Sequence[Job],
-    rows: dict[str, Any],
-    counts: dict[str, int],
-    admit: _Statement,
-    lock: _Trip,
-    now: float,
-) -> _Steps:
-    """The rest of a batch's transaction once the register is read: compare every item,
-    then count the quota and take the append lock in one round trip, then write the batch
-    entry and its items and commit."""
-    answers, items = batch_answers(jobs, rows)
-    prepared = bulk.prepare_batch(batch_entry(jobs, items)) if items else None
-    admitted, _, last = yield [admit, *lock]
+def _batch_steps(batch: Batch, *, now: float) -> _BatchSteps:
+    """A batch request's transaction as round trips, as :func:`_group_steps`: it reads the
+    register first, compares its thousands of items, and only then counts its quota and
+    takes the append lock, in one round trip just before writing the batch entry and its
+    items: two batches of one client overlap everything but their writing. A batch over its
+    quota is refused all the same (raised, rolled back, nothing counted)."""
+    current, reads, by_id = _register_trip(map(_NUMBER, batch.claims))
+    results = yield reads
+    rows = yield from _found(current, results, by_id)
+    answers, items = batch_answers(batch, rows)
+    prepared = bulk.prepare_batch(batch_entry(batch, items)) if items.positions else None
+    counts = {batch.client_id: len(batch.claims)}
+    admit = _Statement(quota.PG_ADMIT_SQL, quota.pg_admit_params(counts, now), "tuple")
+    admitted, _, last = yield [admit, *_LOCK]
     refusals, _, _ = _admission(counts, admitted, now, whole=True)
     if refusals:
         raise next(iter(refusals.values()))  # the driver rolls back: nothing counted
@@ -716,5 +746,4 @@ def _batch_steps(
         final.append(_Statement(bulk.PG_INSERT_ITEMS_SQL, item_params))
     final.append(_COMMIT)
     yield from _written(final)
-    outcomes: list[Outcome] = list(answers)
-    return outcomes
+    return answers
