@@ -9,7 +9,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from dancu.errors import ValidationFailed
+from dancu.exchange import routes
+from dancu.exchange.schemas import VerifyBatchRequest, VerifyItem
 from tests.exchange.helpers import PURPOSE, Partner, bearer, token_for
 from tests.exchange.test_verify_api import _error
 from tests.reconcile.helpers import ALIVE
@@ -103,3 +109,43 @@ async def test_json_no_reader_can_take_is_a_400(
 ) -> None:
     response = await _post(http, token, path, body)
     _error(response, 400, "invalid_input")
+
+
+_TEXT = st.text(max_size=3) | st.sampled_from(["A" * 300, "A" * 301])
+_VALUE = st.none() | _TEXT | st.integers()
+_ITEM = (
+    st.fixed_dictionaries(
+        {"personal_id": _TEXT | st.none()},
+        optional=dict.fromkeys([*VerifyItem.model_fields, "unknown"][1:], _VALUE),
+    )
+    | st.dictionaries(st.sampled_from([*VerifyItem.model_fields, "unknown"]), _VALUE, max_size=3)
+    | st.integers()
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(purpose=_TEXT | _VALUE, items=st.lists(_ITEM, max_size=4))
+@example(purpose="x", items=[{"personal_id": None}])
+@example(purpose="x", items=[{"personal_id": "1", "sex": None}, {"personal_id": None}])
+@example(purpose="x", items=[{"personal_id": "1", "full_name": "A" * 301}])
+@example(purpose="x", items=[{"personal_id": "1", "unknown": "1"}])
+@example(purpose="x", items=[{"personal_id": "1", "sex": 1}])
+@example(purpose="x", items=[{"sex": "M"}])
+@example(purpose="x", items=[])
+def test_the_hand_check_of_a_batch_body_reads_what_the_schema_reads(
+    purpose: Any, items: list[Any]
+) -> None:
+    """Whatever the body, the hand check (``_batch_body``) accepts exactly what the schema
+    accepts, as the schema reads it, and refuses the rest with the schema's own error."""
+    body = json.dumps({"purpose": purpose, "items": items}).encode()
+    try:
+        parsed = VerifyBatchRequest.model_validate_json(body)
+    except ValidationError:
+        with pytest.raises(ValidationFailed):
+            routes._batch_body(body)
+        return
+    stated, read = routes._batch_body(body)
+    assert stated == parsed.purpose
+    assert [dict.fromkeys(VerifyItem.model_fields) | item for item in read] == [
+        item.__dict__ for item in parsed.items
+    ]

@@ -12,9 +12,11 @@ ahead of FastAPI's (see ``install``), and answers are built from precomputed JSO
 from __future__ import annotations
 
 import logging
+import operator
 import re
 import time
 from dataclasses import dataclass
+from itertools import chain, repeat
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -182,18 +184,24 @@ def _fast_json(body: bytes) -> Any:
 def _text_objects(values: list[Any], fields: frozenset[str], required: frozenset[str]) -> bool:
     """Each of ``values`` is what the schema accepts as is: an object of known fields, every
     required one given, each text within the length limit (an optional one may be null).
-    One loop for a batch's ten thousand, without a call per item."""
-    for value in values:
-        if type(value) is not dict or not value.keys() <= fields or not required <= value.keys():
+    Checked column by column, each check one pass in C over a batch's ten thousand items."""
+    if not values:
+        return True
+    if set(map(type, values)) != {dict} or not set(chain.from_iterable(values)) <= fields:
+        return False
+    for key in required:
+        if not all(map(operator.contains, values, repeat(key))):
             return False
-        for key, text in value.items():
-            if type(text) is not str:
-                if text is None and key not in required:
-                    continue
+    texts = list(chain.from_iterable(map(dict.values, values)))
+    kinds = set(map(type, texts))
+    if kinds != {str}:
+        if not kinds <= {str, type(None)}:
+            return False
+        for key in required:  # only an optional field may be null
+            if None in map(operator.itemgetter(key), values):
                 return False
-            if len(text) > MAX_TEXT:
-                return False
-    return True
+        texts = [text for text in texts if text is not None]
+    return max(map(len, texts), default=0) <= MAX_TEXT
 
 
 def _verify_body(body: bytes) -> dict[str, Any]:
