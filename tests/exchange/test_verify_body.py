@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from dancu.errors import ValidationFailed
 from dancu.exchange import routes
-from dancu.exchange.schemas import VerifyBatchRequest, VerifyItem
+from dancu.exchange.schemas import VerifyBatchRequest, VerifyItem, VerifyRequest
 from tests.exchange.helpers import PURPOSE, Partner, bearer, token_for
 from tests.exchange.test_verify_api import _error
 from tests.reconcile.helpers import ALIVE
@@ -149,3 +149,21 @@ def test_the_hand_check_of_a_batch_body_reads_what_the_schema_reads(
     assert [dict.fromkeys(VerifyItem.model_fields) | item for item in read] == [
         item.__dict__ for item in parsed.items
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.fixed_dictionaries({"purpose": _TEXT | _VALUE}) | _ITEM)
+@example(body={"personal_id": "1", "purpose": None})
+@example(body={"personal_id": "1", "purpose": "x", "sex": None})
+@example(body={"personal_id": None, "purpose": "x"})
+def test_the_hand_check_of_a_single_body_reads_what_the_schema_reads(body: Any) -> None:
+    """As for a batch: a single verification's hand check (``_verify_body``) accepts
+    exactly what the schema accepts, as the schema reads it."""
+    raw = json.dumps(body).encode()
+    try:
+        parsed = VerifyRequest.model_validate_json(raw)
+    except ValidationError:
+        with pytest.raises(ValidationFailed):
+            routes._verify_body(raw)
+        return
+    assert routes._verify_body(raw) == parsed.__dict__
