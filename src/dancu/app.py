@@ -114,6 +114,9 @@ def create_app(settings: Settings | None = None, *, fast_lane: bool = True) -> F
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
 
+    # Middleware added here never sees POST /api/v1/verify or GET /api/v1/ping: the partner
+    # fast lane (exchange.lane) answers them in front of the stack. Whatever a new layer does
+    # for those two, the lane must do too (tests/exchange/test_lane.py pins the list).
     app.add_middleware(_RequestId)
 
     @app.exception_handler(DancuError)

@@ -479,6 +479,12 @@ def test_bad_items_given_as_columns_are_named_as_one_by_one(session: Session) ->
         bulk.BatchColumns([1], [PERSON_A], [-1], [bulk.ItemKind(["status"])]),
         bulk.BatchColumns([1], [PERSON_A], [True], [bulk.ItemKind(["status"])]),
         bulk.BatchColumns([1], [PERSON_A], [0], [("status",)]),  # type: ignore[list-item]
+        bulk.BatchColumns([1], ["bad"], [0], [None]),  # type: ignore[list-item]
+        bulk.BatchColumns([1], ["bad"], [0], [("a", "b", "c", "d")]),  # type: ignore[list-item]
+        bulk.BatchColumns((n for n in [1]), [PERSON_A], [0], [bulk.ItemKind(["status"])]),  # type: ignore[arg-type]
+        bulk.BatchColumns([1], None, [0], [bulk.ItemKind(["status"])]),  # type: ignore[arg-type]
+        bulk.BatchColumns({0: 1}, [PERSON_A], [0], [bulk.ItemKind(["status"])]),  # type: ignore[arg-type]
+        bulk.BatchColumns([1], PERSON_A, [0], [bulk.ItemKind(["status"])]),  # type: ignore[arg-type]
     ],
 )
 def test_columns_that_do_not_fit_together_are_refused(
@@ -498,3 +504,18 @@ def test_items_given_as_columns_are_written_read_back_and_verified(session: Sess
     seen = audit.for_person(session, PEOPLE[5]).items
     assert [e.id for e in seen] == [head.entry_id]
     assert seen[0].purpose == "thẩm định khoản vay"
+
+
+def test_empty_columns_are_refused_as_an_empty_batch(session: Session) -> None:
+    with pytest.raises(InvalidAccessEntry) as caught:
+        bulk.append_batch(session, batch(items=bulk.BatchColumns([], [], [], [])))
+    assert [p.reason for p in caught.value.problems] == [f"give 1 to {audit.MAX_ITEMS:,} items"]
+
+
+def test_a_kind_no_item_is_is_not_read(session: Session) -> None:
+    """As with a list of items, only what the items name is checked: a bad kind no item
+    refers to changes nothing."""
+    kinds = [bulk.ItemKind(["status"], "match"), bulk.ItemKind(["Bad Field"], "x\x00")]
+    columns = bulk.BatchColumns([1], [PERSON_A], [0], kinds)
+    by_column = bulk.prepare_batch(batch(items=columns))
+    assert by_column == bulk.prepare_batch(batch(items=columns.as_items()))

@@ -180,3 +180,28 @@ def test_a_refused_batch_hands_its_pooled_connection_back_as_it_came(app: FastAP
             select(ClientUsage.count).where(ClientUsage.client_id == "dc_nobody")
         ).all()
     assert counted == []
+
+
+def test_a_batch_past_its_quota_is_refused_whole_and_counts_nothing(app: FastAPI) -> None:
+    """The quota upsert runs in the batch's transaction: refused, it is rolled back with the
+    rest, so the client's count stays where it was and nothing is logged."""
+    engine = app.state.sessions.kw["bind"].engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the plain-connection batch transaction is PostgreSQL's")
+    with unit_of_work(app.state.sessions) as session:
+        partner = add_partner(session, per_minute=3)
+    claims = [parse_claim({"personal_id": ALIVE, "sex": "M"})] * 4
+    batch = verify_service.Batch(partner.client_id, "Org", PURPOSE, "q", claims, [None] * 4)
+    raw = engine.raw_connection()
+    try:
+        with pytest.raises(QuotaExceeded):
+            verify_service.commit_batch_pg(raw.driver_connection, batch, now=time.time())
+    finally:
+        raw.close()
+    with unit_of_work(app.state.sessions) as session:
+        counted = session.scalars(
+            select(ClientUsage.count).where(ClientUsage.client_id == partner.client_id)
+        ).all()
+        logged = audit.search(session, actor=partner.client_id).items
+    assert counted == []
+    assert logged == []

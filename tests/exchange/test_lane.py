@@ -19,9 +19,11 @@ from fastapi import FastAPI
 from joserfc.jwk import ECKey
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dancu import app as dancu_app
 from dancu.app import create_app
 from dancu.config import Settings
 from dancu.db import unit_of_work
+from dancu.errors import DancuError
 from dancu.exchange import keys, routes
 from dancu.exchange.quota import RateLimiter
 from tests.exchange.helpers import ISSUER, PURPOSE, Partner, add_partner, bearer, forge, token_for
@@ -272,3 +274,25 @@ async def test_under_a_root_path_the_router_decides(
             answers.append(await _verify({"personal_id": ALIVE}, token=token)(client))
     assert answers[0].status_code == 404
     assert _seen(answers[0]) == _seen(answers[1])
+
+
+async def test_a_failing_error_handler_is_still_the_apps_500(
+    app: FastAPI, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the handler of an expected error itself fails, the lane answers with the app's
+    500 (as the stack's outermost layer would), never a bare server error."""
+
+    async def broken(request: Any, exc: Exception) -> Any:
+        raise RuntimeError("a broken handler")
+
+    monkeypatch.setitem(app.exception_handlers, DancuError, broken)
+    response = await _verify({"personal_id": ALIVE, "purpose": PURPOSE}, token="bad")(http)
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert response.headers["x-request-id"] == response.json()["error"]["request_id"]
+
+
+def test_the_stack_has_no_middleware_the_lane_would_skip(app: FastAPI) -> None:
+    """A middleware added to the app would not see the lane's two routes: adding one means
+    deciding what the lane does about it, then updating this list."""
+    assert [m.cls for m in app.user_middleware] == [dancu_app._RequestId]

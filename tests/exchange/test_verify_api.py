@@ -12,9 +12,10 @@ import jsonschema
 import pytest
 from fastapi import FastAPI
 from joserfc.jwk import ECKey
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from dancu.audit import service as audit
+from dancu.audit.models import AccessLog, AccessLogItem
 from dancu.db import unit_of_work
 from dancu.exchange import clients, keys, quota
 from dancu.exchange import verify as verify_service
@@ -448,6 +449,31 @@ async def test_a_batch_answers_in_order_and_logs_every_item(
     assert [e.purpose for e in logged] == [PURPOSE, PURPOSE, OTHER_PURPOSE, PURPOSE]
     assert [e.result for e in logged] == ["match", "not_found", "match", "mismatch"]
     assert intact
+
+
+async def test_a_batch_entry_states_the_batchs_purpose_and_an_item_its_own(
+    app: FastAPI, http: httpx.AsyncClient, token: str, partner: Partner
+) -> None:
+    """The entry holds the batch's purpose even when its first item states another; only
+    the items with a purpose of their own store one (the others read the entry's)."""
+    items = [
+        {"personal_id": ALIVE, "purpose": OTHER_PURPOSE},
+        {"personal_id": DEAD, "purpose": PURPOSE},
+        {"personal_id": UNKNOWN},
+    ]
+    response = await _batch(http, token, {"purpose": PURPOSE, "items": items})
+    assert response.status_code == 200, response.text
+    with app.state.sessions() as session:
+        entry = session.scalars(select(AccessLog).where(AccessLog.actor == partner.client_id)).one()
+        stored = session.scalars(
+            select(AccessLogItem.purpose)
+            .where(AccessLogItem.entry_id == entry.id)
+            .order_by(AccessLogItem.item)
+        ).all()
+        logged = audit.search(session, actor=partner.client_id, limit=10).items
+    assert entry.purpose == PURPOSE
+    assert stored == [OTHER_PURPOSE, None, None]
+    assert [e.purpose for e in logged] == [OTHER_PURPOSE, PURPOSE, PURPOSE]
 
 
 async def test_a_batch_over_10000_items_is_refused(http: httpx.AsyncClient, token: str) -> None:

@@ -552,16 +552,18 @@ def _prepare_columns(
     """:func:`prepare_batch` of items given as columns: each column checked in bulk and
     each kind once, the items' text and array literals joined from per-kind pieces. None if
     any item is wrong (the caller checks them one by one to name the problems)."""
+    if not all(isinstance(c, Sequence) and not isinstance(c, str | Mapping) for c in columns):
+        raise _misfit("give each column as a list")
     positions, people, kind_of, kinds = columns
     count = len(positions)
     if not len(people) == count == len(kind_of) or not (
         set(map(type, kind_of)) <= {int} and min(kind_of, default=0) >= 0
-        and max(kind_of, default=0) < len(kinds)
+        and max(kind_of, default=-1) < len(kinds)
     ):  # fmt: skip
-        raise InvalidAccessEntry(
-            "the batch's item columns do not fit together; nothing was written",
-            [Problem(None, "items", "give as many positions, people and kinds, each kind known")],
-        )
+        raise _misfit("give as many positions, people and kinds, each kind known")
+    for kind in kinds:
+        if isinstance(kind, str) or not isinstance(kind, Sequence) or len(kind) != 3:
+            raise _misfit("each kind must be an ItemKind (three values)")
     if not (
         1 <= count <= MAX_ITEMS
         and set(map(type, positions)) == {int}
@@ -578,22 +580,20 @@ def _prepare_columns(
     problems: list[Problem] = []
     seen_fields: dict[Any, _Fields] = {}
     seen_text: dict[tuple[str, Any], _Text] = {}
+    used = set(kind_of)
+    unused = (_Fields([], "", "", ""), _NO_TEXT, _NO_TEXT)  # a kind no item is: not read
     read: list[tuple[_Fields, _Text, _Text]] = []
-    for kind in kinds:
-        try:
-            kind_fields, kind_result, kind_purpose = kind
-        except (TypeError, ValueError):
-            raise InvalidAccessEntry(
-                "a kind of the batch's items is not an ItemKind; nothing was written",
-                [Problem(None, "items", "each kind must be an ItemKind (three values)")],
-            ) from None
+    for number, (kind_fields, kind_result, kind_purpose) in enumerate(kinds):
+        if number not in used:
+            read.append(unused)
+            continue
         fields = _fields_of(None, kind_fields, seen_fields, problems)
         result = _text_of(None, "result", kind_result, None, seen_text, problems)
         own = _text_of(None, "purpose", kind_purpose, purpose, seen_text, problems)
         if fields is None or problems:
             return None
         read.append((fields, result, own))
-    union = set().union(*(read[k][0].names for k in set(kind_of)))
+    union = set().union(*(read[k][0].names for k in used))
 
     def per_item(piece: list[Any]) -> tuple[Any, ...]:
         """``piece[kind]`` of each item (in C: one ``itemgetter`` call)."""
@@ -627,6 +627,14 @@ def _prepare_columns(
             )
         )
     return _prepared(entry, union, count, text, rows, pg_items, problems)
+
+
+def _misfit(why: str) -> InvalidAccessEntry:
+    """The error for item columns that do not fit together (refused whole)."""
+    return InvalidAccessEntry(
+        "the batch's item columns do not fit together; nothing was written",
+        [Problem(None, "items", why)],
+    )
 
 
 def _prepared(

@@ -55,10 +55,15 @@ class FastLane:
             return
         send = self.tag(scope, send)
         request = Request(scope, receive, send)
+        handlers = self.owner.exception_handlers
         try:
             response = await endpoint(request)
         except Exception as exc:  # answered, and an unexpected one logged, by the app's handler
-            response = await _handle(self.owner.exception_handlers, request, exc)
+            try:
+                response = await _handle(handlers, request, exc)
+            except Exception as failed:  # the handler failed: the app's 500, as the stack gives
+                last = {Exception: handlers[Exception]} if Exception in handlers else {}
+                response = await _handle(last, request, failed)
         await response(scope, receive, send)
 
 

@@ -6,10 +6,11 @@ organisation, the person, the fields compared, the stated purpose), and every ba
 entry with one item per person, appended in the same transaction that read the register,
 before the answer leaves the server.
 
-``verify_many`` (any backend, in a SQLAlchemy session) and ``commit_group_pg`` /
-``commit_group_pg_async`` (PostgreSQL, on a plain psycopg connection, two or three round
-trips) are the verb: the group commit calls one of them for the single requests that arrived
-within a few milliseconds, the batch endpoint for its items. The register is read with one
+The verbs: for the single requests that arrived within a few milliseconds, the group commit
+calls ``verify_many`` (any backend, in a SQLAlchemy session) or ``commit_group_pg_async``
+(PostgreSQL, on a plain psycopg connection, two round trips); for a batch request (a
+``Batch``: its items as columns), the batch endpoint calls ``answer_batch`` or
+``commit_batch_pg`` (three round trips). The register is read with one
 lean query per chunk (a few columns, no ORM objects): by personal ID, then by legacy CMND
 number for the numbers not found, as ``registry.service.lookup`` does for one number.
 """
@@ -357,7 +358,8 @@ def commit_batch_pg(conn: psycopg.Connection[Any], batch: Batch, *, now: float) 
     """Answer a batch request on PostgreSQL and commit its access log entry, in a
     transaction of its own on ``conn`` (a plain psycopg connection with no transaction open;
     it is switched to autocommit for the call, since the round trips carry their own BEGIN
-    and COMMIT, and switched back): three round trips (:func:`_batch_steps`).
+    and COMMIT, and switched back): three round trips (:func:`_batch_steps`), four when a
+    12-digit number is no personal ID (it is looked up as a CMND number).
 
     Each item's answer, in order; ``ClientSuspended`` or ``QuotaExceeded`` raised for a
     client suspended or past its quota, with nothing counted or written. Any error rolls the
@@ -411,9 +413,10 @@ async def commit_group_pg_async(
     now: float,
     purge: bool = False,
 ) -> list[Outcome]:
-    """:func:`commit_batch_pg`'s driver for a group of single verifications (of any clients),
-    on an asynchronous connection in autocommit mode (the group committer's own, on the
-    event loop): :func:`_group_steps`'s transaction. Each job's outcome, in order: its answer,
+    """Answer a group of single verifications (of any clients) on PostgreSQL and commit
+    their entries, on an asynchronous connection in autocommit mode (the group committer's
+    own, on the event loop): :func:`_group_steps`'s transaction, driven as
+    :func:`commit_batch_pg` drives a batch's. Each job's outcome, in order: its answer,
     or ``ClientSuspended`` / ``QuotaExceeded`` for the jobs of a client suspended or past its
     quota (not counted, not logged). ``purge`` also deletes ended quota windows."""
     if not conn.autocommit:
