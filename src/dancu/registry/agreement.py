@@ -249,9 +249,8 @@ def parse_claim(body: Mapping[str, Any], *, row: int | None = None) -> Claim:
     )
     birth, birth_why = (type(born) is str and _BIRTHS_SEEN.get(born)) or _read_birth(born)
     sex, sex_why = (type(said) is str and _SEXES_SEEN.get(said)) or _read_sex(said)
-    address = get("address")
-    address_why = _FINE if address is None else None
-    if address_why is None:  # most claims give no address: no call for them
+    address, address_why = get("address"), _FINE
+    if address is not None:  # most claims give no address: no call for them
         address, address_why = _read_address(address)
     if number_why or name_why or birth_why or sex_why or address_why:
         problems = [
