@@ -34,6 +34,10 @@ _POLL_SECONDS = 1.0
 # writing, one the checking process is filling. Pages are touched only as they are used.
 _SHARED_BUFFERS = _QUEUE_DEPTH + 2
 _SHARED_BYTES = 64 << 20
+# The first rows go to the loader in small batches, so that the database starts writing
+# while the checking process reads on (a first batch of 50,000 rows kept it idle for 0.8 s
+# of a 1M-row import); after these, the reader's own batch size.
+_FIRST_BATCHES = (2_000, 8_000)
 
 
 @dataclass(slots=True)
@@ -153,6 +157,25 @@ class Shared:
                 pass
 
 
+def sooner(
+    batches: Iterable[RawBatch], sizes: tuple[int, ...] = _FIRST_BATCHES
+) -> Iterator[RawBatch]:
+    """``batches`` with the first rows cut into batches of ``sizes`` rows, in order; the same
+    rows with the same numbers, and every batch after them as it comes."""
+    pending = list(sizes)
+    for raw in batches:
+        start = 0
+        while pending and raw.batch.num_rows - start > pending[0]:
+            size = pending.pop(0)
+            yield RawBatch(raw.batch.slice(start, size), raw.rows[start : start + size])
+            start += size
+        if start:
+            pending.clear()
+            raw = RawBatch(raw.batch.slice(start), raw.rows[start:])
+        yield raw
+        pending.clear()
+
+
 def _child(
     batches: Iterable[RawBatch],
     communes: frozenset[str],
@@ -200,7 +223,7 @@ def checked_batches(
     shared = Shared(ctx) if prepare else None
     child = ctx.Process(
         target=_child,
-        args=(batches, communes, today, malformed, prepare, survey, out, shared),
+        args=(sooner(batches), communes, today, malformed, prepare, survey, out, shared),
         daemon=True,
     )
     child.start()
