@@ -18,12 +18,15 @@ from dancu.registry import synth
 log = logging.getLogger(__name__)
 
 
-def prepare(engine: Engine) -> None:
-    """Create or upgrade the schema, then load the administrative units if missing."""
+def prepare(engine: Engine) -> bool:
+    """Create or upgrade the schema, then load the administrative units unless they were
+    loaded from the same data (``geo.loader.load_if_changed``). Returns whether they were
+    loaded now."""
     upgrade(engine)
     with Session(engine) as session:
-        geo_loader.load(session)
+        loaded = geo_loader.load_if_changed(session) is not None
         session.commit()
+    return loaded
 
 
 def commune_weights(session: Session) -> list[synth.CommuneWeight]:

@@ -17,6 +17,7 @@ from dancu.geo.models import (
     LegacyDistrict,
     LegacyProvince,
     Province,
+    UnitSource,
 )
 from dancu.geo.service import get_index
 from dancu.migrations import upgrade
@@ -44,6 +45,39 @@ def test_second_load_inserts_nothing(session: Session) -> None:
     assert summary.populations_updated == 0
     assert summary.unmapped_legacy_communes == ()
     assert summary.communeless_legacy_districts == ("318", "471", "498", "536", "755")
+
+
+def test_load_if_changed_loads_once_per_fingerprint(session: Session) -> None:
+    """Units loaded by ``load`` alone (the suite's fixture) have no fingerprint: the first
+    call loads (nothing new) and stores it, the next one reads it and does nothing."""
+    session.execute(UnitSource.__table__.delete())
+    first = loader.load_if_changed(session)
+    assert first is not None and first.total_inserted == 0
+    stored = session.get(UnitSource, loader.PACKAGE)
+    assert stored is not None and stored.fingerprint == loader.fingerprint()
+    assert loader.load_if_changed(session) is None
+
+
+def test_load_if_changed_loads_again_for_other_data(session: Session) -> None:
+    """A fingerprint from other package data or another loader revision loads again, and a
+    unit that went missing is back."""
+    loader.load_if_changed(session)
+    session.execute(CommuneConversion.__table__.delete().where(
+        CommuneConversion.legacy_commune_code == "00004"))  # fmt: skip
+    stored = session.get(UnitSource, loader.PACKAGE)
+    assert stored is not None
+    stored.fingerprint = "vietnamadminunits 1.0.3; loader 1"
+    session.flush()
+    again = loader.load_if_changed(session)
+    assert again is not None and again.inserted["commune_conversion"] == 1
+    assert session.get(UnitSource, loader.PACKAGE).fingerprint == loader.fingerprint()  # type: ignore[union-attr]
+
+
+def test_fingerprint_names_the_data_and_the_loader() -> None:
+    text = loader.fingerprint()
+    assert text.startswith("vietnamadminunits ")
+    assert "dataset.db " in text and "converter_2025.json " in text
+    assert text.endswith(f"loader {loader.LOADER_REVISION}")
 
 
 def test_every_legacy_commune_has_exactly_one_default(session: Session) -> None:
@@ -111,5 +145,18 @@ def test_fresh_load_inserts_every_unit(tmp_path: Path) -> None:
             "legacy_commune": 10035,
             "commune_conversion": 10597,
         }
+    finally:
+        engine.dispose()
+
+
+def test_prepare_loads_the_units_on_the_first_command_only(tmp_path: Path) -> None:
+    from dancu import bootstrap
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'commands.db'}")
+    try:
+        assert bootstrap.prepare(engine) is True
+        assert bootstrap.prepare(engine) is False
+        with Session(engine) as s:
+            assert _count(s, Commune) == 3321
     finally:
         engine.dispose()

@@ -6,7 +6,9 @@ unit sets live in separate tables, joined by ``commune_conversion``.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String
+import datetime as dt
+
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dancu.db import Base
@@ -86,3 +88,15 @@ class CommuneConversion(Base):
     )
     commune_code: Mapped[str] = mapped_column(ForeignKey("commune.code"), primary_key=True)
     is_default: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class UnitSource(Base):
+    """What the unit tables were last loaded from (one row per source): the fingerprint of
+    the package data and of the loader (``geo.loader.fingerprint``), so that a command that
+    starts finds the units loaded with one read instead of reading the package data again."""
+
+    __tablename__ = "unit_source"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(200))
+    loaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
