@@ -110,7 +110,10 @@ def format_partial(value: dt.date | str, precision: str) -> str:
 
 
 _SCAN_BLOCK = 8 << 20
-_ARROW_BLOCK = 16 << 20
+# Arrow parses a CSV block before it yields any of its rows: 4 MB (about 20,000 rows) gives a
+# first batch in 0.04 s instead of 0.33 s for 16 MB, and reads a 1M-row file no slower
+# (0.39 s against 0.78 s for the parse; 3.4 s against 3.1-3.9 s with the checks).
+_ARROW_BLOCK = 4 << 20
 _PRECISION_BY_LENGTH = {10: "day", 7: "month", 4: "year"}
 
 
