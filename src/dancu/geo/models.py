@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dancu.db import Base
+from dancu.db import Base, code_type
 
 
 class Province(Base):
@@ -19,7 +19,7 @@ class Province(Base):
 
     __tablename__ = "province"
 
-    code: Mapped[str] = mapped_column(String(2), primary_key=True)
+    code: Mapped[str] = mapped_column(code_type(2), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     short_name: Mapped[str] = mapped_column(String(100))
     key: Mapped[str] = mapped_column(String(100), index=True)
@@ -31,8 +31,10 @@ class Commune(Base):
 
     __tablename__ = "commune"
 
-    code: Mapped[str] = mapped_column(String(5), primary_key=True)
-    province_code: Mapped[str] = mapped_column(ForeignKey("province.code"), index=True)
+    code: Mapped[str] = mapped_column(code_type(5), primary_key=True)
+    province_code: Mapped[str] = mapped_column(
+        code_type(2), ForeignKey("province.code"), index=True
+    )
     name: Mapped[str] = mapped_column(String(100))
     short_name: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(20))
@@ -45,7 +47,7 @@ class LegacyProvince(Base):
 
     __tablename__ = "legacy_province"
 
-    code: Mapped[str] = mapped_column(String(2), primary_key=True)
+    code: Mapped[str] = mapped_column(code_type(2), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     short_name: Mapped[str] = mapped_column(String(100))
     key: Mapped[str] = mapped_column(String(100), index=True)
@@ -56,8 +58,10 @@ class LegacyDistrict(Base):
 
     __tablename__ = "legacy_district"
 
-    code: Mapped[str] = mapped_column(String(3), primary_key=True)
-    province_code: Mapped[str] = mapped_column(ForeignKey("legacy_province.code"), index=True)
+    code: Mapped[str] = mapped_column(code_type(3), primary_key=True)
+    province_code: Mapped[str] = mapped_column(
+        code_type(2), ForeignKey("legacy_province.code"), index=True
+    )
     name: Mapped[str] = mapped_column(String(100))
     short_name: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(20))
@@ -69,9 +73,13 @@ class LegacyCommune(Base):
 
     __tablename__ = "legacy_commune"
 
-    code: Mapped[str] = mapped_column(String(5), primary_key=True)
-    district_code: Mapped[str] = mapped_column(ForeignKey("legacy_district.code"), index=True)
-    province_code: Mapped[str] = mapped_column(ForeignKey("legacy_province.code"), index=True)
+    code: Mapped[str] = mapped_column(code_type(5), primary_key=True)
+    district_code: Mapped[str] = mapped_column(
+        code_type(3), ForeignKey("legacy_district.code"), index=True
+    )
+    province_code: Mapped[str] = mapped_column(
+        code_type(2), ForeignKey("legacy_province.code"), index=True
+    )
     name: Mapped[str] = mapped_column(String(100))
     short_name: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(20))
@@ -84,9 +92,11 @@ class CommuneConversion(Base):
     __tablename__ = "commune_conversion"
 
     legacy_commune_code: Mapped[str] = mapped_column(
-        ForeignKey("legacy_commune.code"), primary_key=True
+        code_type(5), ForeignKey("legacy_commune.code"), primary_key=True
     )
-    commune_code: Mapped[str] = mapped_column(ForeignKey("commune.code"), primary_key=True)
+    commune_code: Mapped[str] = mapped_column(
+        code_type(5), ForeignKey("commune.code"), primary_key=True
+    )
     is_default: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

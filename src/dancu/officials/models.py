@@ -14,7 +14,7 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, Str
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dancu.audit.models import UtcDateTime
-from dancu.db import Base
+from dancu.db import Base, code_type
 
 
 class Official(Base):
@@ -33,7 +33,7 @@ class Official(Base):
     full_name: Mapped[str | None] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))
     # "VN" (national), a 2-digit province code or a 5-digit commune code (2025 units).
-    unit_code: Mapped[str] = mapped_column(String(5))
+    unit_code: Mapped[str] = mapped_column(code_type(5))
     # Written into the access log as the reader's organisation.
     organization: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str | None] = mapped_column(String(200))

@@ -56,8 +56,12 @@ from dancu.registry.models import Citizen, ImportBatch, Residence
 log = logging.getLogger(__name__)
 
 STAGING = "import_staging"
-# The staging columns that hold a person's number.
-_NUMBER_COLUMNS = ("personal_id", "legacy_id_number", "father_id", "mother_id", "spouse_id")
+# The staging columns that hold a person's number, a household code or a commune code: in
+# byte order on PostgreSQL, as the register's (``db.personal_id_type``, ``db.code_type``).
+_BYTE_ORDER_COLUMNS = (
+    "personal_id", "legacy_id_number", "father_id", "mother_id", "spouse_id",
+    "household_id", "permanent_commune_code",
+)  # fmt: skip
 PARALLEL_FROM_ROWS = 100_000
 # From this size a load sets the secondary indexes aside and builds them again afterwards.
 BULK_FROM_ROWS = 100_000
@@ -122,9 +126,9 @@ def _create_staging(session: Session) -> None:
     }
     cols = ", ".join(f"{f.name} {types[f.type]}" for f in STAGING_SCHEMA)
     if _dialect(session) == "postgresql":
-        # the numbers in byte order, as the register's (``db.personal_id_type``): the
-        # comparisons with citizen's columns then use its indexes
-        for name in _NUMBER_COLUMNS:
+        # the numbers and codes in byte order, as the register's: the comparisons with its
+        # columns then use its indexes (and columns of two collations cannot be compared)
+        for name in _BYTE_ORDER_COLUMNS:
             cols = cols.replace(f"{name} TEXT", f'{name} TEXT COLLATE "C"')
         session.execute(text(f"DROP TABLE IF EXISTS pg_temp.{STAGING}"))
         session.execute(text(f"CREATE TEMP TABLE {STAGING} ({cols}) ON COMMIT DROP"))

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dancu.db import Base, personal_id_type
+from dancu.db import Base, code_type, personal_id_type
 
 # Citizen columns indexed only where they hold a number.
 NUMBERS_INDEXED_WHEN_PRESENT = ("legacy_id_number", "father_id", "mother_id")
@@ -104,10 +104,10 @@ class Citizen(Base):
     mother_id: Mapped[str | None] = mapped_column(personal_id_type())
     spouse_id: Mapped[str | None] = mapped_column(personal_id_type())
     representative_id: Mapped[str | None] = mapped_column(personal_id_type())
-    household_code: Mapped[str | None] = mapped_column(String(64), index=True)
+    household_code: Mapped[str | None] = mapped_column(code_type(64), index=True)
     relationship_to_head: Mapped[str | None] = mapped_column(String(12))
     # Denormalised from the open permanent residence, for scoping and statistics.
-    permanent_commune_code: Mapped[str | None] = mapped_column(String(5), index=True)
+    permanent_commune_code: Mapped[str | None] = mapped_column(code_type(5), index=True)
     permanent_address: Mapped[str | None] = mapped_column(String(300))
     import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
@@ -123,9 +123,9 @@ class Household(Base):
 
     __tablename__ = "household"
 
-    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code: Mapped[str] = mapped_column(code_type(64), primary_key=True)
     head_id: Mapped[str | None] = mapped_column(personal_id_type(), index=True)
-    commune_code: Mapped[str | None] = mapped_column(String(5), index=True)
+    commune_code: Mapped[str | None] = mapped_column(code_type(5), index=True)
     address: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     dissolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -147,9 +147,9 @@ class Residence(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     personal_id: Mapped[str] = mapped_column(personal_id_type(), ForeignKey("citizen.personal_id"))
     kind: Mapped[str] = mapped_column(String(20))
-    commune_code: Mapped[str | None] = mapped_column(String(5), index=True)
+    commune_code: Mapped[str | None] = mapped_column(code_type(5), index=True)
     address: Mapped[str | None] = mapped_column(String(300))
-    household_code: Mapped[str | None] = mapped_column(String(64))
+    household_code: Mapped[str | None] = mapped_column(code_type(64))
     valid_from: Mapped[dt.date | None] = mapped_column(Date)
     valid_to: Mapped[dt.date | None] = mapped_column(Date)
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -259,8 +259,8 @@ class QualityCommuneStats(Base):
 
     __tablename__ = "quality_commune_stats"
 
-    commune_code: Mapped[str] = mapped_column(String(5), primary_key=True)
-    province_code: Mapped[str] = mapped_column(String(2), index=True)
+    commune_code: Mapped[str] = mapped_column(code_type(5), primary_key=True)
+    province_code: Mapped[str] = mapped_column(code_type(2), index=True)
     people: Mapped[int] = mapped_column(Integer, default=0)
     alive: Mapped[int] = mapped_column(Integer, default=0)
     incomplete: Mapped[int] = mapped_column(Integer, default=0)
