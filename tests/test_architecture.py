@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -10,7 +12,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-from dancu.migrations import alembic_config
+from dancu.migrations import alembic_config, head_revision
 from dancu.models import Base
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "dancu"
@@ -65,6 +67,31 @@ def test_no_imports_inside_functions() -> None:
 def test_migrations_have_one_head() -> None:
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     assert len(script.get_heads()) == 1
+
+
+def test_the_head_read_from_the_file_names_is_alembics() -> None:
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert head_revision() == script.get_current_head()
+
+
+def test_a_database_at_the_head_is_upgraded_without_importing_alembic(tmp_path: Path) -> None:
+    """The start-up of every command: at the head, one read and no Alembic; below it, the
+    upgrade runs."""
+    url = f"sqlite:///{tmp_path / 'at_head.db'}"
+    program = (
+        "import sys\n"
+        "from dancu.db import make_engine\n"
+        "from dancu.migrations import current_revision, head_revision, upgrade\n"
+        f"engine = make_engine({url!r})\n"
+        "before = current_revision(engine)\n"
+        "upgrade(engine)\n"
+        "print(before, current_revision(engine) == head_revision(), 'alembic' in sys.modules)\n"
+    )
+    run = [sys.executable, "-c", program]
+    first = subprocess.run(run, capture_output=True, text=True, check=True).stdout.split()
+    second = subprocess.run(run, capture_output=True, text=True, check=True).stdout.split()
+    assert first == ["None", "True", "True"]
+    assert second == [head_revision(), "True", "False"]
 
 
 def test_migrations_match_the_models(engine: Engine) -> None:

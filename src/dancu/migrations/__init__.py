@@ -1,25 +1,53 @@
-"""Alembic migrations, shipped inside the package so ``dancu serve`` can upgrade any install."""
+"""Alembic migrations, shipped inside the package so ``dancu serve`` can upgrade any install.
+
+Every ``dancu`` command brings the schema to the head revision before it runs. A database
+already there is recognised with one read of ``alembic_version``, without importing Alembic
+(about 60 ms of every command's start-up)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 HERE = Path(__file__).parent
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(HERE))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
 
+def head_revision() -> str:
+    """The newest revision. Revisions are numbered (``0001``, ``0002``, ...), each file is
+    named after its number, and each revises the one before it, so the head is the highest
+    number (a test holds this to Alembic's own reading of the scripts)."""
+    return max(path.name[:4] for path in (HERE / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision ``engine``'s database is at; None for a database with no schema yet."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Create or upgrade the schema on ``engine`` to ``revision``."""
+    if revision == "head" and current_revision(engine) == head_revision():
+        return
+    from alembic import command
+
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
