@@ -4,6 +4,7 @@ block boundaries cut its characters) and the memo of names across batches."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -65,6 +66,8 @@ def test_bytes_that_are_not_utf8_are_found_on_their_line(
     with pytest.raises(ValidationFailed) as info:
         interchange.scan_text(path, 1 << 20)
     assert f"line {row + 2} has bytes that are not UTF-8" in info.value.message
+    # the hashing thread ended with the scan
+    assert not [t for t in threading.enumerate() if t.name == "dancu-sha256"]
 
 
 def test_a_file_that_ends_inside_a_character(tmp_path: Path) -> None:
