@@ -7,11 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
+import dancu.migrations as migrations
 from dancu.migrations import alembic_config, head_revision
 from dancu.models import Base
 
@@ -99,3 +101,16 @@ def test_migrations_match_the_models(engine: Engine) -> None:
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_a_revision_file_not_named_by_its_number_leaves_the_head_to_alembic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    for name in ("__init__.py", "0001_first.py", "0002_second.py"):
+        (versions / name).write_text("")
+    monkeypatch.setattr(migrations, "HERE", tmp_path)
+    assert migrations.head_revision() == "0002"
+    (versions / "3f2a9c1b7d10_made_without_rev_id.py").write_text("")
+    assert migrations.head_revision() is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -71,13 +72,20 @@ def test_load_if_changed_loads_again_for_other_data(session: Session) -> None:
     again = loader.load_if_changed(session)
     assert again is not None and again.inserted["commune_conversion"] == 1
     assert session.get(UnitSource, loader.PACKAGE).fingerprint == loader.fingerprint()  # type: ignore[union-attr]
+    assert session.scalar(select(func.count()).select_from(UnitSource)) == 1
 
 
-def test_fingerprint_names_the_data_and_the_loader() -> None:
+def test_fingerprint_names_the_data_and_the_loader(monkeypatch: pytest.MonkeyPatch) -> None:
     text = loader.fingerprint()
     assert text.startswith("vietnamadminunits ")
-    assert "dataset.db " in text and "converter_2025.json " in text
+    assert " data " in text
     assert text.endswith(f"loader {loader.LOADER_REVISION}")
+    # a province population typed into the loader is part of what it loads
+    changed = {**loader.LEGACY_POPULATION_THOUSANDS}
+    first = next(iter(changed))
+    changed[first] += 1
+    monkeypatch.setattr(loader, "LEGACY_POPULATION_THOUSANDS", changed)
+    assert loader.fingerprint() != text
 
 
 def test_every_legacy_commune_has_exactly_one_default(session: Session) -> None:

@@ -12,9 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dancu.errors import ValidationFailed
+from dancu.errors import Problem, ValidationFailed
 from dancu.registry import interchange
 from dancu.vn import names as vn_names
+from tests.registry.factories import person, write_csv
 
 # Letters of one, two, three and four bytes in UTF-8, and the separators of a CSV line.
 _LETTERS = "aZ09 ,;\"'\tđĐơƯàÀảẢãẠạăằắẳẵặâầấẩẫậêềếểễệôồốổỗộ漢字😀"
@@ -98,3 +99,42 @@ def test_the_name_memo_gives_what_each_name_gives_alone(
             else:
                 name, key = vn_names.canonical_and_fold(raw)
                 assert got == (name, *vn_names.split_name(name), key)
+
+
+def test_a_failure_of_the_hashing_is_raised_never_a_partial_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class _Broken:
+        def __init__(self) -> None:
+            self.blocks = 0
+
+        def update(self, block: bytes) -> None:
+            self.blocks += 1
+            if self.blocks == 3:
+                raise MemoryError("no memory for the digest")
+
+        def hexdigest(self) -> str:
+            return "a digest of part of the file"
+
+    monkeypatch.setattr(interchange, "_SCAN_BLOCK", 8)
+    monkeypatch.setattr(interchange.hashlib, "sha256", _Broken)
+    path = tmp_path / "ok.csv"
+    _write(path, [f"00108500000{i},Nguyễn Văn An" for i in range(10)])
+    with pytest.raises(MemoryError, match="no memory for the digest"):
+        interchange.scan_text(path, 1 << 20)
+    assert not [t for t in threading.enumerate() if t.name == "dancu-sha256"]
+
+
+def test_a_line_longer_than_the_read_block_but_within_the_limit_is_read(tmp_path: Path) -> None:
+    """The reader's block grows with the line limit: a 9 MB line under a 16 MB limit is
+    read, not refused by Arrow (its blocks are 4 MB)."""
+    path = tmp_path / "long.csv"
+    long_address = "a" * (9 << 20)
+    write_csv(path, [person(), person(permanent_address=long_address), person()])
+    malformed: list[Problem] = []
+    total, _digest, batches = interchange.open_source(
+        path, chunk_rows=100, max_line_bytes=16 << 20, malformed=malformed
+    )
+    addresses = [a for raw in batches for a in raw.batch.column("permanent_address").to_pylist()]
+    assert total == 3 and malformed == []
+    assert [len(a) for a in addresses][1] == 9 << 20

@@ -6,6 +6,7 @@ already there is recognised with one read of ``alembic_version``, without import
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 HERE = Path(__file__).parent
+_NUMBERED = re.compile(r"[0-9]{4}_[A-Za-z0-9_]+\.py")
 
 
 def alembic_config(url: str) -> Config:
@@ -27,11 +29,16 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def head_revision() -> str:
-    """The newest revision. Revisions are numbered (``0001``, ``0002``, ...), each file is
-    named after its number, and each revises the one before it, so the head is the highest
-    number (a test holds this to Alembic's own reading of the scripts)."""
-    return max(path.name[:4] for path in (HERE / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+def head_revision() -> str | None:
+    """The newest revision, read from the file names: revisions are numbered (``0001``,
+    ``0002``, ...), each file is named after its number, and each revises the one before it,
+    so the head is the highest number (a test holds this to Alembic's own reading). None if
+    any revision file is named otherwise: then only Alembic can tell."""
+    names = [p.name for p in (HERE / "versions").glob("*.py") if p.name != "__init__.py"]
+    numbered = [name[:4] for name in names if _NUMBERED.fullmatch(name)]
+    if not numbered or len(numbered) != len(names):
+        return None
+    return max(numbered)
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -44,7 +51,8 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Create or upgrade the schema on ``engine`` to ``revision``."""
-    if revision == "head" and current_revision(engine) == head_revision():
+    head = head_revision() if revision == "head" else None
+    if head is not None and current_revision(engine) == head:
         return
     from alembic import command
 

@@ -127,7 +127,7 @@ def _create_staging(session: Session) -> None:
     cols = ", ".join(f"{f.name} {types[f.type]}" for f in STAGING_SCHEMA)
     if _dialect(session) == "postgresql":
         # the numbers and codes in byte order, as the register's: the comparisons with its
-        # columns then use its indexes (and columns of two collations cannot be compared)
+        # columns are then made in its collation, which its indexes serve
         for name in _BYTE_ORDER_COLUMNS:
             cols = cols.replace(f"{name} TEXT", f'{name} TEXT COLLATE "C"')
         session.execute(text(f"DROP TABLE IF EXISTS pg_temp.{STAGING}"))

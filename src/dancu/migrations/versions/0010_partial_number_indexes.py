@@ -11,8 +11,11 @@ which a partial index ``WHERE column IS NOT NULL`` serves on PostgreSQL and SQLi
 three indexes shrink to what they are for, and a first load builds them in 0.56 s instead of
 0.91 s (PostgreSQL, 1M people; docs/benchmarks.md).
 
-Each index is dropped and built again: on PostgreSQL under a SHARE lock on ``citizen`` (reads
-go on, writes wait) for about 0.2 s per million people each.
+Each index is dropped and built again. On PostgreSQL ``DROP INDEX`` takes an ACCESS EXCLUSIVE
+lock on ``citizen``, held until the upgrade's transaction commits (Alembic runs every pending
+revision in one): reads and writes of the register wait for the three builds (about 0.2 s
+per million people each) and for the revisions after this one. Plan the upgrade in a
+maintenance window, as for 0009 (docs/registry.md, "Upgrading").
 """
 
 from __future__ import annotations

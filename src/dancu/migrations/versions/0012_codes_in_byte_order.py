@@ -4,8 +4,9 @@ Revision ID: 0012
 Revises: 0011
 Create Date: 2026-11-25 05:35:00.000000
 
-Province, district and commune codes are digits, household codes ASCII: every collation sorts
-them alike. But in a language collation (the database's default, ``C.UTF-8`` or
+Province, district and commune codes are digits, which every collation sorts alike; household
+codes are mostly ASCII (the interchange format does not require it: a non-ASCII code would
+sort differently in a listing, and compare equal as before). But in a language collation (the database's default, ``C.UTF-8`` or
 ``en_US.UTF-8``) their B-trees compare keys through the C library's ``strcoll``. In byte order
 a first load of 1M people builds ``citizen``'s household and commune indexes, ``household``'s
 and ``residence``'s commune indexes in 1.20 s instead of 1.56 s (docs/benchmarks.md), and
