@@ -160,8 +160,9 @@ class Shared:
 def sooner(
     batches: Iterable[RawBatch], sizes: tuple[int, ...] = _FIRST_BATCHES
 ) -> Iterator[RawBatch]:
-    """``batches`` with the first rows cut into batches of ``sizes`` rows, in order; the same
-    rows with the same numbers, and every batch after them as it comes."""
+    """``batches`` with the reader's first batch cut into batches of ``sizes`` rows (as many
+    as it holds more rows than), then the rest of it; the same rows with the same numbers, in
+    order, and every later batch as it comes."""
     pending = list(sizes)
     for raw in batches:
         start = 0
@@ -170,7 +171,6 @@ def sooner(
             yield RawBatch(raw.batch.slice(start, size), raw.rows[start : start + size])
             start += size
         if start:
-            pending.clear()
             raw = RawBatch(raw.batch.slice(start), raw.rows[start:])
         yield raw
         pending.clear()
