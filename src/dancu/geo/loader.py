@@ -454,7 +454,7 @@ def load(session: Session) -> LoadSummary:
 def fingerprint() -> str:
     """What ``load`` writes depends on: the package's version, the SHA-256 of each data file
     it reads, the province populations typed into this module, and ``LOADER_REVISION``.
-    ``load_if_changed`` compares it with the one stored (about 10 ms to compute)."""
+    ``load_if_changed`` compares it with the one stored (about 15 ms to compute)."""
     data = package_data_dir()
     digest = hashlib.sha256()
     for name in ("dataset.db", "converter_2025.json"):
