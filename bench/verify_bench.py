@@ -7,11 +7,20 @@ the access log on, a production server (uvicorn, uvloop + httptools, W worker pr
 - ``verify``: POST /api/v1/verify, requests/s and latency percentiles;
 - ``noop``: GET /api/v1/ping (token checked, nothing else) on the same server, for the share;
 - ``batch``: POST /api/v1/verify/batch with 10,000 items (distinct people, every item with
-  number, name, birth date and sex), items/s;
+  number, name, birth date and sex), items/s, posted by two clients at once (a partner
+  reconciling its customers sends batches concurrently; one client alone leaves the server
+  idle while it reads each answer);
 - the access log grew by exactly the number of verifications answered 200.
 
-    .venv/bin/python bench/verify_bench.py --backend postgresql --workers 2
-    .venv/bin/python bench/verify_bench.py --backend sqlite --workers 2
+All three run against one server. One worker is the default: on two cores shared with
+PostgreSQL and the load generator it answers more verifications than two workers do (two
+double the no-op, not the verifications: docs/benchmarks.md), and it reaches the batch
+figure with two clients. Every line gives the access log's size when it started, since the
+batch slows as the log's person index outgrows PostgreSQL's shared buffers; ``--empty-log``
+empties the log first (the bench database's: it deletes every access log entry).
+
+    .venv/bin/python bench/verify_bench.py --backend postgresql
+    .venv/bin/python bench/verify_bench.py --backend sqlite
 
 Results go to stdout as JSON lines; copy them into docs/benchmarks.md with the date, the
 machine and the load average printed with them.
@@ -39,7 +48,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from common import busy_cpu_seconds, emit
-from dancu.audit.models import AccessLog
+from dancu.audit.models import AccessLog, AccessLogItem
 from dancu.db import make_engine, make_sessionmaker, unit_of_work
 from dancu.exchange import clients
 from dancu.registry.models import Citizen
@@ -119,12 +128,26 @@ def _people(url: str, n: int, seed: int) -> list[dict[str, str]]:
     return bodies
 
 
-def _log_count(url: str) -> int:
+def _log_count(url: str, table: Any = AccessLog) -> int:
+    """Rows of the access log's ``table``: its entries, or (``AccessLogItem``) the people of
+    its batch entries."""
     engine = make_engine(url)
     with Session(engine) as session:
-        count = session.scalar(select(func.count()).select_from(AccessLog)) or 0
+        count = session.scalar(select(func.count()).select_from(table)) or 0
     engine.dispose()
     return int(count)
+
+
+def _empty_log(url: str) -> None:
+    """Delete every access log entry and item (``--empty-log``; the bench database only)."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE access_log, access_log_item"))
+        else:
+            conn.execute(text("DELETE FROM access_log_item"))
+            conn.execute(text("DELETE FROM access_log"))
+    engine.dispose()
 
 
 def _partner(url: str) -> tuple[str, str]:
@@ -142,7 +165,9 @@ def _partner(url: str) -> tuple[str, str]:
     return creds.client_id, creds.client_secret
 
 
-def _serve(url: str, port: int, workers: int, env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
+def _serve(
+    url: str, port: int, workers: int, env_extra: dict[str, str], app: str = "dancu.app:factory"
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DANCU_DATABASE_URL": url,
@@ -153,7 +178,7 @@ def _serve(url: str, port: int, workers: int, env_extra: dict[str, str]) -> subp
     server = subprocess.Popen(
         [
             UVICORN,
-            "dancu.app:factory",
+            app,
             "--factory",
             "--host",
             "127.0.0.1",
@@ -277,18 +302,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
     parser.add_argument("--url", help="database URL (default: the backend's bench database)")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=1,
+        help="uvicorn worker processes (default 1: what fits on two cores beside PostgreSQL)",
+    )  # fmt: skip
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--batch-seconds", type=float, default=15)
     parser.add_argument("--seed-citizens", type=int, default=0, help="seed this many first")
     parser.add_argument(
         "--batch-streams", type=int, default=0,
-        help="clients posting batches at once (default: one per worker)",
+        help="clients posting batches at once (default: two, or one per worker if more)",
     )  # fmt: skip
     parser.add_argument(
         "--batch-people", type=int, default=50_000,
         help="distinct people in the batches, 10,000 a batch (default: 50,000, five batches)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--app", default="dancu.app:factory",
+        help="the ASGI app factory uvicorn serves (another, wrapping it, to profile or count)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--empty-log", action="store_true",
+        help="delete the bench database's access log first (its size changes the batch figure)",
     )  # fmt: skip
     args = parser.parse_args()
     url = args.url or (PG_URL if args.backend == "postgresql" else SQLITE_URL)
@@ -298,11 +334,13 @@ def main() -> None:
     else:  # schema at head, units loaded
         subprocess.run([DANCU, "exchange", "client", "list", "--org", "-"], env=env,
                        capture_output=True, check=False)  # fmt: skip
+    if args.empty_log:
+        _empty_log(url)
     bodies = _people(url, 5000, seed=5)
     client_id, secret = _partner(url)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    server = _serve(url, port, args.workers, {"secret": _secret()})
+    server = _serve(url, port, args.workers, {"secret": _secret()}, args.app)
     try:
         token = httpx.post(
             f"{base}/oauth/token", data={"grant_type": "client_credentials"},
@@ -328,7 +366,7 @@ def main() -> None:
             verify = _wrk(post, f"{base}/api/v1/verify", args.seconds, args.connections, server.pid)
             logged = _log_count(url) - logged_before
             emit(bench="verify", **common, **verify, access_log_entries=logged,
-                 load_before=round(load, 2))  # fmt: skip
+                 log_entries_before=logged_before, load_before=round(load, 2))  # fmt: skip
             load = os.getloadavg()[0]
             noop = _wrk(get, f"{base}/api/v1/ping", args.seconds, args.connections, server.pid)
             emit(bench="noop", **common, **noop, load_before=round(load, 2))
@@ -339,7 +377,8 @@ def main() -> None:
         people = _people(url, args.batch_people, seed=6)
         cpu_before = _cpu_seconds(server.pid)
         busy_before, own_before = busy_cpu_seconds(), time.process_time()
-        streams = args.batch_streams or args.workers
+        streams = args.batch_streams or max(2, args.workers)
+        items_before = _log_count(url, AccessLogItem)
         batch = _batch(base, token, people, args.batch_seconds, streams)
         cpu = _cpu_seconds(server.pid) - cpu_before
         busy, own = busy_cpu_seconds() - busy_before, time.process_time() - own_before
@@ -349,7 +388,8 @@ def main() -> None:
         batch["server_cpu_us_per_item"] = round(cpu * per_item, 1)
         batch["client_cpu_us_per_item"] = round(own * per_item, 1)
         batch["other_cpu_us_per_item"] = round((busy - cpu - own) * per_item, 1)
-        emit(bench="batch", backend=args.backend, workers=args.workers, **batch)
+        emit(bench="batch", backend=args.backend, workers=args.workers, **batch,
+             log_items_before=items_before)  # fmt: skip
     finally:
         server.terminate()
         server.wait(30)
