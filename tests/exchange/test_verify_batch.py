@@ -129,3 +129,14 @@ def test_a_full_memo_is_emptied_and_keeps_working(monkeypatch: pytest.MonkeyPatc
     assert [c.full_name for c in claims] == names
     assert list(agreement._NAMES.seen) == ["Lê Văn Cường"]  # emptied at the third, then kept
     assert parse_claim({"personal_id": "001085000001", "full_name": names[0]}) == claims[0]
+
+
+def test_the_names_memo_holds_as_many_names_as_the_canonical_cache() -> None:
+    """A batch over a whole register sends more distinct names than 65,536 (the seed's
+    million people have about 194,000): the memo must not forget them sooner than the cache
+    of canonical forms under it does."""
+    from dancu.vn import names as vn_names
+
+    below = vn_names._canonical_pair.cache_info().maxsize
+    assert below is not None
+    assert agreement._NAMES.size >= below
