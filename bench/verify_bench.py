@@ -315,6 +315,10 @@ def main() -> None:
         help="clients posting batches at once (default: two, or one per worker if more)",
     )  # fmt: skip
     parser.add_argument(
+        "--verify-people", type=int, default=5_000,
+        help="distinct people wrk's single verifications cycle through (default: 5,000)",
+    )  # fmt: skip
+    parser.add_argument(
         "--batch-people", type=int, default=50_000,
         help="distinct people in the batches, 10,000 a batch (default: 50,000, five batches)",
     )  # fmt: skip
@@ -336,7 +340,7 @@ def main() -> None:
                        capture_output=True, check=False)  # fmt: skip
     if args.empty_log:
         _empty_log(url)
-    bodies = _people(url, 5000, seed=5)
+    bodies = _people(url, args.verify_people, seed=5)
     client_id, secret = _partner(url)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
