@@ -14,10 +14,12 @@ the access log on, a production server (uvicorn, uvloop + httptools, W worker pr
 
 All three run against one server. One worker is the default: on two cores shared with
 PostgreSQL and the load generator it answers more verifications than two workers do (two
-double the no-op, not the verifications: docs/benchmarks.md), and it reaches the batch
-figure with two clients. Every line gives the access log's size when it started, since the
-batch slows as the log's person index outgrows PostgreSQL's shared buffers; ``--empty-log``
-empties the log first (the bench database's: it deletes every access log entry).
+double the no-op, not the verifications: docs/benchmarks.md), and with two clients it
+reaches the batch figure on an empty log with the default 50,000 people. The ``verify`` and
+``batch`` lines give the access log's size when they started (entries, and batch items),
+since the batch slows as the index on the items' person grows (docs/benchmarks.md, "One
+server for all three figures"); ``--empty-log`` empties the log first, and is refused for a
+database whose name does not contain "bench".
 
     .venv/bin/python bench/verify_bench.py --backend postgresql
     .venv/bin/python bench/verify_bench.py --backend sqlite
@@ -129,8 +131,8 @@ def _people(url: str, n: int, seed: int) -> list[dict[str, str]]:
 
 
 def _log_count(url: str, table: Any = AccessLog) -> int:
-    """Rows of the access log's ``table``: its entries, or (``AccessLogItem``) the people of
-    its batch entries."""
+    """Rows of the access log's ``table``: its entries, or (``AccessLogItem``) its batch
+    entries' items."""
     engine = make_engine(url)
     with Session(engine) as session:
         count = session.scalar(select(func.count()).select_from(table)) or 0
@@ -139,8 +141,13 @@ def _log_count(url: str, table: Any = AccessLog) -> int:
 
 
 def _empty_log(url: str) -> None:
-    """Delete every access log entry and item (``--empty-log``; the bench database only)."""
+    """Delete every access log entry and item (``--empty-log``): of a bench database only,
+    one whose name contains "bench", so that a mistyped ``--url`` cannot empty a real log."""
     engine = make_engine(url)
+    name = engine.url.database or ""
+    if "bench" not in Path(name).name:
+        engine.dispose()
+        raise SystemExit(f"--empty-log: {name!r} is not a bench database (its name lacks 'bench')")
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("TRUNCATE access_log, access_log_item"))
@@ -379,10 +386,10 @@ def main() -> None:
                 share=round(verify["requests_per_second"] / noop["requests_per_second"], 3),
             )  # fmt: skip
         people = _people(url, args.batch_people, seed=6)
+        items_before = _log_count(url, AccessLogItem)  # before the CPU is counted: a scan
         cpu_before = _cpu_seconds(server.pid)
         busy_before, own_before = busy_cpu_seconds(), time.process_time()
         streams = args.batch_streams or max(2, args.workers)
-        items_before = _log_count(url, AccessLogItem)
         batch = _batch(base, token, people, args.batch_seconds, streams)
         cpu = _cpu_seconds(server.pid) - cpu_before
         busy, own = busy_cpu_seconds() - busy_before, time.process_time() - own_before

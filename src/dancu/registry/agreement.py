@@ -150,8 +150,8 @@ class _Memo(NamedTuple):
 # people have 194,465 distinct ones): the memo holds as many as ``vn.names``' cache of
 # canonical forms (1 << 18), whose strings it shares; 51 MB a worker for those 194,465 names
 # (keys included), about 70 MB when full. At 1 << 16 a batch over the whole register missed
-# 37% of its names: 1.1 µs an item, 6% of the batch figure (docs/benchmarks.md, "One server
-# for all three figures").
+# 37% of its names, about 1 µs of server CPU an item (docs/benchmarks.md, "One server for
+# all three figures").
 _NAMES = _Memo({}, 1 << 18, 100)
 _BIRTHS = _Memo({}, 1 << 16, 32)  # "1985-03-14 00:00:00" is the longest form
 _SEXES = _Memo({}, 1024, 16)
