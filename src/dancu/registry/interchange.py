@@ -360,7 +360,7 @@ def _read_csv(
     header: list[str],
     chunk_rows: int,
     malformed: list[Problem],
-    block_size: int = _ARROW_BLOCK,
+    block_size: int,
 ) -> Iterator[RawBatch]:
     skipped: list[int] = []
 
