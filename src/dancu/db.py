@@ -33,7 +33,7 @@ def personal_id_type() -> String:
     builds in half the time (docs/benchmarks.md). Every column holding a person's number uses
     it, so that the columns compared with each other share a collation and their indexes
     serve the comparisons (migration 0009)."""
-    return String(12).with_variant(String(12, collation="C"), "postgresql")
+    return _byte_order(12)
 
 
 def code_type(length: int) -> String:
@@ -44,6 +44,12 @@ def code_type(length: int) -> String:
     people builds the four code indexes in about 0.4 s less), and every column holding such a
     code shares the collation, so that comparing one with another can use their indexes
     (migration 0012)."""
+    return _byte_order(length)
+
+
+def _byte_order(length: int) -> String:
+    """Text of at most ``length`` characters, compared in byte order (collation ``C``) on
+    PostgreSQL; SQLite compares text in byte order anyway."""
     return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
