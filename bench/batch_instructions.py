@@ -98,7 +98,7 @@ def _one(body: bytes, register: dict[str, Any]) -> bytes:
         answers, items_read = verify.batch_answers(jobs, rows)
         prepared = bulk.prepare_batch(verify.batch_entry(jobs, items_read))
     bulk.link_batch(prepared, Anchor(1, "0" * 64))
-    bulk.pg_batch_params(prepared)
+    bulk.pg_batch_params(prepared, 0)
     rendered: bytes = routes._batch_json(answers, "r" * 32)
     return rendered
 

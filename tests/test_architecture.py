@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 import dancu.migrations as migrations
-from dancu.migrations import alembic_config, head_revision
+from dancu.migrations import alembic_config, head_revision, include_object
 from dancu.models import Base
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "dancu"
@@ -99,7 +99,9 @@ def test_a_database_at_the_head_is_upgraded_without_importing_alembic(tmp_path: 
 def test_migrations_match_the_models(engine: Engine) -> None:
     """The schema built by the migrations is the one the models describe."""
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": include_object}
+        )
         assert compare_metadata(context, Base.metadata) == []
 
 

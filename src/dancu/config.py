@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     verify_max_body_bytes: int = Field(default=16_384, ge=1024)
     verify_batch_max_body_bytes: int = Field(default=8 << 20, ge=1024)
     exchange_client_cache_seconds: float = Field(default=2.0, ge=0)
+    # The access log's batch items (PostgreSQL): a generation is closed once its rows take
+    # this much, checked at most this often after a batch (docs/audit.md, "Generations").
+    audit_generation_mb: int = Field(default=256, ge=1)
+    audit_rotate_seconds: float = Field(default=5.0, ge=0.1)
 
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> Settings:

@@ -4,6 +4,7 @@ and every error checked against a JSON Schema, and the access log written before
 from __future__ import annotations
 
 import base64
+import itertools
 import time
 from typing import Any
 
@@ -12,8 +13,9 @@ import jsonschema
 import pytest
 from fastapi import FastAPI
 from joserfc.jwk import ECKey
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
+from dancu.audit import generations
 from dancu.audit import service as audit
 from dancu.audit.models import AccessLog, AccessLogItem
 from dancu.db import unit_of_work
@@ -449,6 +451,50 @@ async def test_a_batch_answers_in_order_and_logs_every_item(
     assert [e.purpose for e in logged] == [PURPOSE, PURPOSE, OTHER_PURPOSE, PURPOSE]
     assert [e.result for e in logged] == ["match", "not_found", "match", "mismatch"]
     assert intact
+
+
+async def test_a_batch_writes_its_items_to_the_current_generation_which_the_server_rotates(
+    app: FastAPI, http: httpx.AsyncClient, token: str, partner: Partner
+) -> None:
+    """PostgreSQL: after a batch the server closes a generation past its size (here any
+    size, the check always due) on a thread of its own; the next batch's items go to the
+    new generation, and the log still reads as one."""
+    engine = app.state.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("generations are partitions of PostgreSQL")
+    exchange = app.state.exchange
+    ticks = itertools.count(0, 60).__next__  # a minute passes between two looks
+    exchange.rotator = generations.Rotator(engine, max_bytes=0, every=1, clock=ticks)
+    with engine.connect() as connection:
+        before = generations.current(connection)
+    items = [{"personal_id": ALIVE, "sex": "Nam"}, {"personal_id": DEAD}]
+    first = await _batch(http, token, {"purpose": PURPOSE, "items": items})
+    assert first.status_code == 200, first.text
+    deadline = time.monotonic() + 30
+    while True:  # the rotation runs beside the requests
+        with engine.connect() as connection:
+            now = generations.current(connection)
+        if now > before or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert now == before + 1
+    exchange.rotator = generations.Rotator(engine, max_bytes=0, every=3600)
+    second = await _batch(http, token, {"purpose": PURPOSE, "items": items})
+    assert second.status_code == 200, second.text
+    with app.state.sessions() as session:
+        placed = session.execute(
+            select(AccessLogItem.entry_id, text("access_log_item.tableoid::regclass::text"))
+            .join(AccessLog, AccessLog.id == AccessLogItem.entry_id)
+            .where(AccessLog.actor == partner.client_id)
+            .order_by(AccessLogItem.entry_id, AccessLogItem.item)
+        ).all()
+        logged = audit.search(session, actor=partner.client_id, limit=10).items
+        intact = audit.verify(session).intact
+    assert [where for _, where in placed] == [
+        generations.partition(before), generations.partition(before),
+        generations.partition(before + 1), generations.partition(before + 1),
+    ]  # fmt: skip
+    assert len(logged) == 4 and intact
 
 
 async def test_a_batch_entry_states_the_batchs_purpose_and_an_item_its_own(

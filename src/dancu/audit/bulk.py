@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dancu.audit.exceptions import CHAIN_CONFLICT, ChainConflict, InvalidAccessEntry
+from dancu.audit.generations import PG_CURRENT_SQL
 from dancu.audit.models import AccessLog
 from dancu.audit.reading import is_personal_id
 from dancu.audit.service import (
@@ -686,24 +687,26 @@ def link_batch(batch: PreparedBatch, last: Anchor | None) -> Anchor:
     return Anchor(values["id"], values["entry_hash"])
 
 
-# The parameters of both are ``pg_batch_params(batch)``: the entry, then its items as array
-# literals (one text parameter each, as ``PG_INSERT_SQL``).
+# The parameters of both are ``pg_batch_params(batch, generation)``: the entry, then its
+# generation and items as array literals (one text parameter each, as ``PG_INSERT_SQL``).
 PG_INSERT_BATCH_SQL = (
     "INSERT INTO access_log (id, occurred_at, actor, actor_kind, organization, personal_id, "
     "fields, purpose, channel, request_id, result, prev_hash, entry_hash, item_count) "
     "VALUES (%s, %s::timestamptz, %s, %s, %s, NULL, %s::json, %s, %s, %s, NULL, %s, %s, %s)"
 )
 PG_INSERT_ITEMS_SQL = (
-    "INSERT INTO access_log_item (entry_id, item, personal_id, fields, result, purpose) "
-    "SELECT %s::bigint, t.item, t.personal_id, t.fields, t.result, t.purpose "
+    "INSERT INTO access_log_item "
+    "(entry_id, generation, item, personal_id, fields, result, purpose) "
+    "SELECT %s::bigint, %s::int, t.item, t.personal_id, t.fields, t.result, t.purpose "
     "FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[], %s::text[]) "
     "AS t(item, personal_id, fields, result, purpose)"
 )
 
 
-def pg_batch_params(batch: PreparedBatch) -> tuple[list[Any], list[Any]]:
+def pg_batch_params(batch: PreparedBatch, generation: int) -> tuple[list[Any], list[Any]]:
     """The parameters of ``PG_INSERT_BATCH_SQL`` and of ``PG_INSERT_ITEMS_SQL`` for a linked
-    batch entry."""
+    batch entry whose items go to ``generation`` (read under the append lock:
+    ``generations.PG_CURRENT_SQL``)."""
     if not batch.pg_items:
         raise ValueError("this batch was prepared for SQLite (prepare_batch(postgres=False))")
     v = batch.values
@@ -712,7 +715,7 @@ def pg_batch_params(batch: PreparedBatch) -> tuple[list[Any], list[Any]]:
         json.dumps(v["fields"]), v["purpose"], v["channel"], v["request_id"], v["prev_hash"],
         v["entry_hash"], v["item_count"],
     ]  # fmt: skip
-    return entry, [v["id"], *batch.pg_items]
+    return entry, [v["id"], generation, *batch.pg_items]
 
 
 _SQLITE_INSERT_ITEMS = (
@@ -732,7 +735,8 @@ def append_batch(session: Session, entry: BatchEntry) -> Anchor:
     anchor = link_batch(batch, head(session))
     try:
         if postgres:
-            entry_params, item_params = pg_batch_params(batch)
+            generation = connection.exec_driver_sql(PG_CURRENT_SQL).scalar_one()
+            entry_params, item_params = pg_batch_params(batch, generation)
             connection.exec_driver_sql(PG_INSERT_BATCH_SQL, tuple(entry_params))
             connection.exec_driver_sql(PG_INSERT_ITEMS_SQL, tuple(item_params))
         else:

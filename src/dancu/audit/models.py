@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -117,6 +118,13 @@ class AccessLogItem(Base):
     ``fields`` are the field names joined by commas, sorted and without repeats (a name
     never holds a comma). ``purpose`` is None when the item's purpose is the entry's.
 
+    On PostgreSQL the table is partitioned into *generations* (``generation``, a list
+    partition each: ``access_log_item_g0``, ``_g1`` …; ``dancu.audit.generations``): items
+    are written to the current one, which is closed once it passes a size, so that the
+    person index being written stays small however long the log grows (an insertion into a
+    hash index of millions of items costs several times one into a small one). Readers see
+    one table. On SQLite every item is of generation 0.
+
     The items are part of their entry's hash (docs/audit.md), so ``audit.verify`` detects
     an item changed, deleted or added. There is no foreign key to ``access_log``: a check
     per row would cost as much as the row; ``verify`` also reports items whose entry does
@@ -127,8 +135,11 @@ class AccessLogItem(Base):
 
     __tablename__ = "access_log_item"
     __table_args__ = (
-        PrimaryKeyConstraint("entry_id", "item"),
+        # a partitioned table's key holds its partition key; an entry's items are written
+        # by one statement, all of one generation
+        PrimaryKeyConstraint("entry_id", "item", "generation"),
         Index("ix_access_log_item_personal_id", "personal_id", postgresql_using="hash"),
+        {"postgresql_partition_by": "LIST (generation)"},
     )
 
     entry_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
@@ -139,3 +150,15 @@ class AccessLogItem(Base):
     fields: Mapped[str] = mapped_column(Text)
     result: Mapped[str | None] = mapped_column(String(40))
     purpose: Mapped[str | None] = mapped_column(String(300))
+    generation: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+class AccessLogGeneration(Base):
+    """The generation of ``access_log_item`` that batch entries write their items to (one
+    row; PostgreSQL reads and changes it under the chain's append lock)."""
+
+    __tablename__ = "access_log_generation"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    current: Mapped[int] = mapped_column(Integer)

@@ -1,15 +1,21 @@
-"""``dancu audit verify``: recompute the access log's hash chain (CONTRACTS §1).
+"""``dancu audit verify``: recompute the access log's hash chain (CONTRACTS §1);
+``dancu audit generations`` and ``rotate``: the batch items' generations (PostgreSQL).
 
 Imported only when the command runs (``dancu.cli`` loads its commands lazily).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
 from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
+from dancu import bootstrap
+from dancu.audit import generations
 from dancu.audit import service as audit
 from dancu.cli import console
 from dancu.config import get_settings
@@ -84,3 +90,55 @@ def audit_verify(
     if result.last is not None:
         line += f"; last entry {result.last.entry_id}:{result.last.entry_hash}"
     console.out.print(line, markup=False)
+
+
+def _prepared_engine() -> Engine:
+    """The database's engine, its schema created or upgraded."""
+    settings = get_settings()
+    engine = make_engine(settings.database_url, echo=settings.sql_echo)
+    bootstrap.prepare(engine)
+    return engine
+
+
+@app.command("generations")
+def audit_generations() -> None:
+    """List the generations of the batch items (PostgreSQL partitions) as JSON lines:
+    number, size in bytes, and whether items are written to it now."""
+    engine = _prepared_engine()
+    try:
+        with engine.connect() as connection:
+            listed = generations.generations(connection)
+    finally:
+        engine.dispose()
+    for generation in listed:
+        console.out.print(json.dumps(generation._asdict()), markup=False)
+
+
+@app.command("rotate")
+def audit_rotate(
+    max_mb: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Close the current generation only if its rows take this many MB "
+            "(default: DANCU_AUDIT_GENERATION_MB; 0: whatever its size).",
+        ),
+    ] = None,
+) -> None:
+    """Close the current generation of the batch items and open the next (PostgreSQL; the
+    server does this by itself after batches). Prints what it did as JSON."""
+    limit = get_settings().audit_generation_mb if max_mb is None else max_mb
+    engine = _prepared_engine()
+    try:
+        with engine.begin() as connection:
+            done = generations.rotate(connection, max_bytes=limit << 20)
+    except OperationalError as exc:
+        console.err.print(
+            f"error: a lock was not granted within {generations.LOCK_TIMEOUT} "
+            f"({str(exc.orig).splitlines()[0]}); nothing changed, try again",
+            markup=False,
+        )
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    console.out.print(json.dumps(done._asdict()), markup=False)

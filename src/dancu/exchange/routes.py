@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
+from dancu.audit.generations import Rotator
 from dancu.config import Settings
 from dancu.errors import Problem, ValidationFailed
 from dancu.exchange import clients, oauth, quota
@@ -92,6 +93,7 @@ class Exchange:
     clients: ClientCache
     limiter: RateLimiter
     committer: GroupCommitter
+    rotator: Rotator
 
 
 def issuer_of(settings: Settings) -> str:
@@ -122,6 +124,11 @@ def install(app: FastAPI, settings: Settings) -> Exchange:
         clients=ClientCache(sessions, ttl=settings.exchange_client_cache_seconds),
         limiter=RateLimiter(),
         committer=GroupCommitter(sessions),
+        rotator=Rotator(
+            sessions.kw["bind"],
+            max_bytes=settings.audit_generation_mb << 20,
+            every=settings.audit_rotate_seconds,
+        ),
     )
     app.state.exchange = state
     app.include_router(router)
@@ -469,6 +476,7 @@ async def verify_batch(request: Request) -> Response:
         client.client_id, per_minute=client.per_minute, per_day=client.per_day, count=len(items)
     )
     answers = await run_in_threadpool(_verify_batch, ex.sessions, batch)
+    ex.rotator.poke()  # the items' generation closed once it is large (a thread of its own)
     return Response(_batch_json(answers, request_id), media_type="application/json")
 
 

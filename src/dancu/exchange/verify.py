@@ -36,7 +36,7 @@ from sqlalchemy import Row, Select, String, any_, bindparam, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from dancu.audit import bulk
+from dancu.audit import bulk, generations
 from dancu.audit import service as audit
 from dancu.audit.exceptions import CHAIN_CONFLICT, ChainConflict
 from dancu.db import pg_array_element
@@ -643,6 +643,8 @@ def _admission(
 
 # the append lock, then the chain's head read once the lock is granted
 _LOCK = (_Statement(bulk.PG_LOCK_SQL), _Statement(bulk.PG_HEAD_SQL, None, "tuple"))
+# the items' generation, read under the append lock (rotation changes it under the lock)
+_GENERATION = _Statement(generations.PG_CURRENT_SQL, None, "tuple")
 
 
 def _register_trip(numbers: Iterable[str]) -> tuple[list[str], _Trip, int]:
@@ -736,7 +738,7 @@ def _batch_steps(batch: Batch, *, now: float) -> _BatchSteps:
     prepared = bulk.prepare_batch(batch_entry(batch, items)) if items.positions else None
     counts = {batch.client_id: len(batch.claims)}
     admit = _Statement(quota.PG_ADMIT_SQL, quota.pg_admit_params(counts, now), "tuple")
-    admitted, _, last = yield [admit, *_LOCK]
+    admitted, _, last, generation_row = yield [admit, *_LOCK, _GENERATION]
     refusals, _, _ = _admission(counts, admitted, now, whole=True)
     if refusals:
         raise next(iter(refusals.values()))  # the driver rolls back: nothing counted
@@ -744,7 +746,8 @@ def _batch_steps(batch: Batch, *, now: float) -> _BatchSteps:
     if prepared is not None:
         head = last[0] if last else None
         bulk.link_batch(prepared, audit.Anchor(head[0], head[1]) if head else None)
-        entry_params, item_params = bulk.pg_batch_params(prepared)
+        generation: int = generation_row[0][0] if generation_row else 0
+        entry_params, item_params = bulk.pg_batch_params(prepared, generation)
         final.append(_Statement(bulk.PG_INSERT_BATCH_SQL, entry_params))
         final.append(_Statement(bulk.PG_INSERT_ITEMS_SQL, item_params))
     final.append(_COMMIT)

@@ -18,6 +18,20 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).parent
 _NUMBERED = re.compile(r"[0-9]{4}_[A-Za-z0-9_]+\.py")
+# the access log items' generations (partitions made at run time: dancu.audit.generations)
+_GENERATION = re.compile(r"access_log_item_g[0-9]+")
+
+
+def include_object(
+    obj: object,  # noqa: ARG001 (the signature Alembic calls)
+    name: str | None,
+    type_: str,
+    reflected: bool,
+    compare_to: object,  # noqa: ARG001
+) -> bool:
+    """What Alembic compares with the models: all but the partitions of the access log's
+    items, which the models describe through their parent."""
+    return not (reflected and type_ == "table" and _GENERATION.fullmatch(name or ""))
 
 
 def alembic_config(url: str) -> Config:
