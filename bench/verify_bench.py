@@ -16,10 +16,11 @@ All three run against one server. One worker is the default: on two cores shared
 PostgreSQL and the load generator it answers more verifications than two workers do (two
 double the no-op, not the verifications: docs/benchmarks.md), and with two clients it
 reaches the batch figure on an empty log with the default 50,000 people. The ``verify`` and
-``batch`` lines give the access log's size when they started (entries, and batch items),
-since the batch slows as the index on the items' person grows (docs/benchmarks.md, "One
-server for all three figures"); ``--empty-log`` empties the log first, and is refused for a
-database whose name does not contain "bench".
+``batch`` lines give the access log's size when they started (entries, and batch items), and
+the batch line the items' generations after it (``log_generations``, ``log_generation``: on
+PostgreSQL the items are written in generations so that the index being written stays small;
+docs/audit.md); ``--empty-log`` empties the log first, and is refused for a database whose
+name does not contain "bench". ``--batch-only`` measures the batch alone.
 
     .venv/bin/python bench/verify_bench.py --backend postgresql
     .venv/bin/python bench/verify_bench.py --backend sqlite
@@ -50,6 +51,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from common import busy_cpu_seconds, emit
+from dancu.audit import generations
 from dancu.audit.models import AccessLog, AccessLogItem
 from dancu.db import make_engine, make_sessionmaker, unit_of_work
 from dancu.exchange import clients
@@ -138,6 +140,16 @@ def _log_count(url: str, table: Any = AccessLog) -> int:
         count = session.scalar(select(func.count()).select_from(table)) or 0
     engine.dispose()
     return int(count)
+
+
+def _generations(url: str) -> dict[str, int]:
+    """The items' generations after the batch (PostgreSQL partitions; one on SQLite): how
+    many, and the one written to."""
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        found = generations.generations(connection)
+    engine.dispose()
+    return {"log_generations": len(found), "log_generation": generations.current_of(found)}
 
 
 def _empty_log(url: str) -> None:
@@ -305,6 +317,41 @@ def _batch(
     }  # fmt: skip
 
 
+def _single(
+    args: argparse.Namespace, url: str, base: str, token: str, server: subprocess.Popen[bytes]
+) -> None:
+    """The single verifications and the no-op under ``wrk``, and the share of one in the other."""
+    bodies = _people(url, args.verify_people, seed=5)
+    with tempfile.TemporaryDirectory(dir="/tmp/exch") as scratch:
+        post = Path(scratch) / "verify.lua"
+        post.write_text(
+            _LUA_POST % (",".join(_lua_string(json.dumps(b, ensure_ascii=False))
+                                  for b in bodies), token)
+        )  # fmt: skip
+        get = Path(scratch) / "ping.lua"
+        get.write_text(_LUA_GET % token)
+        # warm up every worker (keys, caches, connections)
+        _wrk(post, f"{base}/api/v1/verify", 3, args.connections)
+        _wrk(get, f"{base}/api/v1/ping", 3, args.connections)
+        common = {
+            "backend": args.backend, "workers": args.workers,
+            "connections": args.connections, "seconds": args.seconds,
+        }  # fmt: skip
+        load = os.getloadavg()[0]
+        logged_before = _log_count(url)
+        verify = _wrk(post, f"{base}/api/v1/verify", args.seconds, args.connections, server.pid)
+        logged = _log_count(url) - logged_before
+        emit(bench="verify", **common, **verify, access_log_entries=logged,
+             log_entries_before=logged_before, load_before=round(load, 2))  # fmt: skip
+        load = os.getloadavg()[0]
+        noop = _wrk(get, f"{base}/api/v1/ping", args.seconds, args.connections, server.pid)
+        emit(bench="noop", **common, **noop, load_before=round(load, 2))
+        emit(
+            bench="verify_share_of_noop", backend=args.backend, workers=args.workers,
+            share=round(verify["requests_per_second"] / noop["requests_per_second"], 3),
+        )  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
@@ -334,6 +381,10 @@ def main() -> None:
         help="the ASGI app factory uvicorn serves (another, wrapping it, to profile or count)",
     )  # fmt: skip
     parser.add_argument(
+        "--batch-only", action="store_true",
+        help="measure the batch alone (to profile it, or to compare changes to it quickly)",
+    )  # fmt: skip
+    parser.add_argument(
         "--empty-log", action="store_true",
         help="delete the bench database's access log first (its size changes the batch figure)",
     )  # fmt: skip
@@ -347,7 +398,6 @@ def main() -> None:
                        capture_output=True, check=False)  # fmt: skip
     if args.empty_log:
         _empty_log(url)
-    bodies = _people(url, args.verify_people, seed=5)
     client_id, secret = _partner(url)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -357,34 +407,8 @@ def main() -> None:
             f"{base}/oauth/token", data={"grant_type": "client_credentials"},
             auth=(client_id, secret),
         ).json()["access_token"]  # fmt: skip
-        with tempfile.TemporaryDirectory(dir="/tmp/exch") as scratch:
-            post = Path(scratch) / "verify.lua"
-            post.write_text(
-                _LUA_POST % (",".join(_lua_string(json.dumps(b, ensure_ascii=False))
-                                      for b in bodies), token)
-            )  # fmt: skip
-            get = Path(scratch) / "ping.lua"
-            get.write_text(_LUA_GET % token)
-            # warm up every worker (keys, caches, connections)
-            _wrk(post, f"{base}/api/v1/verify", 3, args.connections)
-            _wrk(get, f"{base}/api/v1/ping", 3, args.connections)
-            common = {
-                "backend": args.backend, "workers": args.workers,
-                "connections": args.connections, "seconds": args.seconds,
-            }  # fmt: skip
-            load = os.getloadavg()[0]
-            logged_before = _log_count(url)
-            verify = _wrk(post, f"{base}/api/v1/verify", args.seconds, args.connections, server.pid)
-            logged = _log_count(url) - logged_before
-            emit(bench="verify", **common, **verify, access_log_entries=logged,
-                 log_entries_before=logged_before, load_before=round(load, 2))  # fmt: skip
-            load = os.getloadavg()[0]
-            noop = _wrk(get, f"{base}/api/v1/ping", args.seconds, args.connections, server.pid)
-            emit(bench="noop", **common, **noop, load_before=round(load, 2))
-            emit(
-                bench="verify_share_of_noop", backend=args.backend, workers=args.workers,
-                share=round(verify["requests_per_second"] / noop["requests_per_second"], 3),
-            )  # fmt: skip
+        if not args.batch_only:
+            _single(args, url, base, token, server)
         people = _people(url, args.batch_people, seed=6)
         items_before = _log_count(url, AccessLogItem)  # before the CPU is counted: a scan
         cpu_before = _cpu_seconds(server.pid)
@@ -400,7 +424,7 @@ def main() -> None:
         batch["client_cpu_us_per_item"] = round(own * per_item, 1)
         batch["other_cpu_us_per_item"] = round((busy - cpu - own) * per_item, 1)
         emit(bench="batch", backend=args.backend, workers=args.workers, **batch,
-             log_items_before=items_before)  # fmt: skip
+             log_items_before=items_before, **_generations(url))  # fmt: skip
     finally:
         server.terminate()
         server.wait(30)

@@ -97,6 +97,11 @@ def generations(connection: Connection) -> list[Generation]:
     return sorted(found)
 
 
+def current_of(listed: list[Generation]) -> int:
+    """The current generation's number in a :func:`generations` listing."""
+    return next(g.generation for g in listed if g.current)
+
+
 def rotate(connection: Connection, *, max_bytes: int) -> Rotated:
     """Close the current generation if its rows take ``max_bytes`` or more (0: whatever its
     size) and start the next, in the caller's transaction (the caller commits); on SQLite
