@@ -47,9 +47,10 @@ class Settings(BaseSettings):
     verify_batch_max_body_bytes: int = Field(default=8 << 20, ge=1024)
     exchange_client_cache_seconds: float = Field(default=2.0, ge=0)
     # The access log's batch items (PostgreSQL): a generation is closed once its rows take
-    # this much, checked at most this often after a batch (docs/audit.md, "Generations").
+    # this much, checked at most this often after a batch; 0: never by the server (where its
+    # role does not own the log: `dancu audit rotate` as the owner). docs/audit.md.
     audit_generation_mb: int = Field(default=256, ge=1)
-    audit_rotate_seconds: float = Field(default=5.0, ge=0.1)
+    audit_rotate_seconds: float = Field(default=5.0, ge=0)
 
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> Settings:

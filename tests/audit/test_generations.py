@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
+import time
 
 import pytest
 from alembic import command
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -175,6 +178,7 @@ def test_revision_0013_keeps_the_items_written_before_and_downgrades(fresh: Engi
 def test_the_commands_list_and_rotate_generations(
     fresh: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    upgrade(fresh)
     monkeypatch.setenv("DANCU_DATABASE_URL", fresh.url.render_as_string(hide_password=False))
     get_settings.cache_clear()
     try:
@@ -198,3 +202,150 @@ def test_the_commands_list_and_rotate_generations(
         assert refused.exit_code == 2
     finally:
         get_settings.cache_clear()
+
+
+def test_listing_the_generations_needs_revision_0013(
+    fresh: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upgrade(fresh, "0012")
+    monkeypatch.setenv("DANCU_DATABASE_URL", fresh.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    try:
+        listed = CliRunner().invoke(app, ["audit", "generations"])
+    finally:
+        get_settings.cache_clear()
+    assert listed.exit_code == 1
+    assert "revision 0013" in listed.output
+    with fresh.connect() as connection:  # it read only: nothing was upgraded
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == (
+            "0012"
+        )
+
+
+def test_a_rotation_that_waits_too_long_for_its_lock_changes_nothing(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A VACUUM or ANALYZE of the parent holds the lock ATTACH needs: while the rotation
+    waits for it, the append lock stays free for the log's writers, and after
+    ``lock_timeout`` it gives up (exit 1 from the command), changing nothing."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("generations are partitions of PostgreSQL")
+    monkeypatch.setattr(generations, "LOCK_TIMEOUT", "1s")
+    failures: list[BaseException] = []
+
+    def rotation() -> None:
+        try:
+            with engine.begin() as connection:
+                generations.rotate(connection, max_bytes=0)
+        except OperationalError as exc:
+            failures.append(exc)
+
+    with engine.connect() as holder, engine.connect() as writer:
+        before = generations.current(holder)
+        holder.execute(text("LOCK TABLE ONLY access_log_item IN SHARE UPDATE EXCLUSIVE MODE"))
+        try:
+            waiting = threading.Thread(target=rotation)
+            waiting.start()
+            time.sleep(0.3)  # the rotation is waiting for the parent's lock now
+            writer.execute(text("SET LOCAL lock_timeout = '200ms'"))
+            writer.execute(  # an OperationalError here: the rotation held up the writers
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": audit.ADVISORY_LOCK_KEY}
+            )
+            writer.rollback()
+            waiting.join(30)
+            monkeypatch.setenv(
+                "DANCU_DATABASE_URL", engine.url.render_as_string(hide_password=False)
+            )
+            get_settings.cache_clear()
+            refused = CliRunner().invoke(app, ["audit", "rotate", "--max-mb", "0"])
+        finally:
+            holder.rollback()
+            get_settings.cache_clear()
+        assert len(failures) == 1, "the rotation gave up"
+        assert refused.exit_code == 1
+        assert "not granted" in refused.output
+        assert generations.current(holder) == before
+
+
+def test_a_rotator_set_to_zero_never_tries(engine: Engine) -> None:
+    rotator = generations.Rotator(engine, max_bytes=0, every=0, clock=lambda: 1e12)
+    assert rotator.poke() is None
+
+
+def test_a_failed_rotation_is_logged_as_an_error_and_tried_again(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the rotator runs on PostgreSQL")
+
+    def refused(connection: Connection, *, max_bytes: int) -> generations.Rotated:
+        raise RuntimeError("must be owner of table access_log_item")
+
+    monkeypatch.setattr(generations, "rotate", refused)
+    ticks = itertools.count(0, 60).__next__
+    rotator = generations.Rotator(engine, max_bytes=0, every=1, clock=ticks)
+    with caplog.at_level("WARNING", logger="dancu.audit.generations"):
+        first = rotator.poke()
+        assert first is not None
+        first.join(30)
+        again = rotator.poke()
+        assert again is not None, "the failed try released its turn"
+        again.join(30)
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2
+    assert "must be owner" in errors[0].getMessage()
+
+
+def test_a_partition_attached_by_hand_under_another_name_is_not_listed(
+    session: Session,
+) -> None:
+    connection = session.connection()
+    if not generations.postgres(connection):
+        pytest.skip("generations are partitions of PostgreSQL")
+    connection.execute(
+        text(
+            "CREATE TABLE access_log_item_archive PARTITION OF access_log_item "
+            "FOR VALUES IN (100000)"
+        )
+    )
+    listed = generations.generations(connection)
+    assert listed and all(g.generation != 100000 for g in listed)
+
+
+def test_revision_0013_keeps_the_privileges_granted_on_the_items(fresh: Engine) -> None:
+    """A deployment that keeps the application's role to INSERT and SELECT keeps it so on the
+    partitioned table, and that role may read the current generation."""
+    if fresh.dialect.name != "postgresql":
+        pytest.skip("SQLite has no privileges")
+    role = f"dancu_app_{fresh.url.database}".replace("-", "_")
+    upgrade(fresh, "0012")
+    with fresh.begin() as connection:
+        connection.execute(text(f"DROP ROLE IF EXISTS {role}"))
+        connection.execute(text(f"CREATE ROLE {role}"))
+        connection.execute(text(f"GRANT SELECT, INSERT ON access_log_item TO {role}"))
+    try:
+        upgrade(fresh)
+        with fresh.connect() as connection:
+
+            def may(table: str, what: str) -> bool:
+                return bool(
+                    connection.execute(
+                        text("SELECT has_table_privilege(:role, :table, :what)"),
+                        {"role": role, "table": table, "what": what},
+                    ).scalar()
+                )
+
+            assert may("access_log_item", "INSERT") and may("access_log_item", "SELECT")
+            assert not may("access_log_item", "DELETE")
+            assert may("access_log_generation", "SELECT")
+            assert not may("access_log_generation", "UPDATE")
+        config = alembic_config(fresh.url.render_as_string(hide_password=False))
+        with fresh.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0012")
+        with fresh.connect() as connection:
+            assert may("access_log_item", "INSERT") and not may("access_log_item", "DELETE")
+    finally:
+        with fresh.begin() as connection:
+            connection.execute(text("DROP OWNED BY " + role))
+            connection.execute(text("DROP ROLE " + role))

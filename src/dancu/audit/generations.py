@@ -3,26 +3,29 @@ however long the log grows.
 
 Every person of a batch verification is one ``access_log_item`` row, found by person through
 a hash index. Once that index holds millions of items, each insertion lands on a page far
-from the last one: on a 2-core machine the batch figure fell from about 90,000 to 70,000
-items/s as the log grew past 10 million items, and by a fifth with 6 GB of shared buffers too
-(docs/benchmarks.md, "Generations of the access log's items"). So on PostgreSQL the table is
-partitioned by ``generation`` (one list partition each, ``access_log_item_g<n>``): writers put
-their items in the current generation (``access_log_generation.current``, read under the
-chain's append lock), and :func:`rotate` closes it once it passes a size, attaching the next.
-A closed generation is never written again. Readers see one table; a search by person probes
-each generation's small index.
+from the last one: on a 2-core machine, with the whole register in the batches, the batch
+figure fell from 81,602 to 61,625 items/s over the first 11 million items with one index, and
+held 82,000-83,000 with generations (docs/benchmarks.md, "Generations of the access log's
+items"). So on PostgreSQL the table is partitioned by ``generation`` (one list partition
+each, ``access_log_item_g<n>``): writers put their items in the current generation
+(``access_log_generation.current``, read under the chain's append lock), and :func:`rotate`
+closes it once it passes a size, attaching the next. A closed generation is never written
+again. Readers see one table; a search by person probes each generation's small index.
 
-Rotation holds the append lock (a batch being written finishes first; the next waits a few
-milliseconds) and attaches the new partition with ``ATTACH PARTITION``, which takes a SHARE
-UPDATE EXCLUSIVE lock on the parent: reads and writes go on. A lock it cannot get within
-``lock_timeout`` leaves the generation as it was, for the next try. The server tries at
-most every ``audit_rotate_seconds`` after a batch (:class:`Rotator`); operators can rotate
-with ``dancu audit rotate``. SQLite keeps every item in generation 0: nothing rotates there.
+Rotation takes the parent's SHARE UPDATE EXCLUSIVE lock (no reader or writer of the log
+conflicts with it) and makes the new table first, then holds the append lock only to attach
+it and move the generation on: a batch being written finishes first, the next waits a few
+milliseconds. A lock it cannot get within ``lock_timeout`` leaves the generation as it was,
+for the next try. ``ATTACH PARTITION`` needs the owner of the log: the server tries at most
+every ``audit_rotate_seconds`` after a batch (:class:`Rotator`; 0 turns it off, where the
+server's role does not own the log), and operators can rotate with ``dancu audit rotate``.
+SQLite keeps every item in generation 0: nothing rotates there.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +43,8 @@ TABLE = "access_log_item"
 PG_CURRENT_SQL = "SELECT current FROM access_log_generation WHERE id = 1"
 # how long rotation waits for a lock before leaving the generation for the next try
 LOCK_TIMEOUT = "2s"
+_LOCK_NOT_AVAILABLE = "55P03"
+_NUMBERED = re.compile(rf"{TABLE}_g([0-9]+)")
 
 
 def partition(generation: int) -> str:
@@ -59,8 +64,9 @@ class Generation(NamedTuple):
 
 
 class Rotated(NamedTuple):
-    """What :func:`rotate` did: the generation items go to now, the one before (None if
-    nothing rotated) and the size in bytes of the current one's rows when it was measured."""
+    """What :func:`rotate` did: the generation items go to now, the one it closed (None if
+    nothing rotated), and the size in bytes of the rows it measured (of the one it closed, or
+    of the current one if it closed none)."""
 
     current: int
     closed: int | None
@@ -71,10 +77,15 @@ def postgres(connection: Connection) -> bool:
     return connection.dialect.name == "postgresql"
 
 
+NO_ROW = "access_log_generation has no row: the schema is damaged (migration 0013 makes it)"
+
+
 def current(connection: Connection) -> int:
     """The generation items are written to now (0 on SQLite, and before any rotation)."""
     found = connection.execute(text(PG_CURRENT_SQL)).scalar()
-    return int(found) if found is not None else 0
+    if found is None:
+        raise RuntimeError(NO_ROW)
+    return int(found)
 
 
 def generations(connection: Connection) -> list[Generation]:
@@ -90,9 +101,11 @@ def generations(connection: Connection) -> list[Generation]:
         ),
         {"table": TABLE},
     ).all()
+    numbered = ((_NUMBERED.fullmatch(name), size) for name, size in rows)
     found = [
-        Generation(int(name.rsplit("_g", 1)[1]), int(size), int(name.rsplit("_g", 1)[1]) == now)
-        for name, size in rows
+        Generation(int(match.group(1)), int(size), int(match.group(1)) == now)
+        for match, size in numbered
+        if match is not None  # a partition attached by hand under another name: not ours
     ]
     return sorted(found)
 
@@ -106,7 +119,13 @@ def rotate(connection: Connection, *, max_bytes: int) -> Rotated:
     """Close the current generation if its rows take ``max_bytes`` or more (0: whatever its
     size) and start the next, in the caller's transaction (the caller commits); on SQLite
     nothing rotates. Raises ``sqlalchemy.exc.OperationalError`` (lock not available) if a lock
-    was not granted within :data:`LOCK_TIMEOUT`; the transaction must then be rolled back."""
+    was not granted within :data:`LOCK_TIMEOUT`; the transaction must then be rolled back.
+
+    The parent's SHARE UPDATE EXCLUSIVE lock (which ``ATTACH PARTITION`` needs, and which no
+    writer or reader of the log conflicts with) is taken first, and the new table made,
+    before the append lock: a wait for the former (a VACUUM or ANALYZE of the parent) never
+    holds up the log's writers, and rotations of several processes take turns. Under the
+    append lock only the partition is attached and the generation moved on."""
     if max_bytes < 0:
         raise ValueError("max_bytes must be 0 or more")
     now = current(connection)
@@ -116,25 +135,28 @@ def rotate(connection: Connection, *, max_bytes: int) -> Rotated:
     if size < max_bytes:
         return Rotated(now, None, size)
     connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-    # the append lock: no batch is between reading the generation and writing its items
-    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
-    now = current(connection)  # another process may have rotated meanwhile
+    connection.execute(text(f"LOCK TABLE ONLY {TABLE} IN SHARE UPDATE EXCLUSIVE MODE"))
+    now = current(connection)  # another process may have rotated before the lock was granted
     size = _rows_bytes(connection, now)
     if size < max_bytes:
         return Rotated(now, None, size)
     following = now + 1
     name = partition(following)
     # made apart and attached, not CREATE TABLE … PARTITION OF (which locks the parent
-    # against every reader): ATTACH takes SHARE UPDATE EXCLUSIVE, and an empty table's
-    # partition constraint and indexes take no time to check and build
+    # against every reader); an empty table's partition constraint and indexes take no time
+    # to check and build
     connection.execute(text(f"CREATE TABLE {name} (LIKE {TABLE} INCLUDING DEFAULTS)"))
+    # the append lock: no batch is between reading the generation and writing its items
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
     connection.execute(
         text(f"ALTER TABLE {TABLE} ATTACH PARTITION {name} FOR VALUES IN ({following})")
     )
-    connection.execute(
+    moved = connection.execute(
         text("UPDATE access_log_generation SET current = :next WHERE id = 1"),
         {"next": following},
     )
+    if moved.rowcount != 1:
+        raise RuntimeError(NO_ROW)
     log.info("access log items: generation %d closed at %d bytes; %d opened", now, size, following)
     return Rotated(following, now, size)
 
@@ -149,9 +171,10 @@ def _rows_bytes(connection: Connection, generation: int) -> int:
 
 
 class Rotator:
-    """Tries :func:`rotate` on ``engine`` at most every ``every`` seconds, on a thread of its
-    own, never two at once in this process: poked after each batch a server writes. A failure
-    is logged and tried again after the next interval."""
+    """Tries :func:`rotate` on ``engine`` at most every ``every`` seconds (0: never), on a
+    thread of its own, never two at once in this process: poked after each batch a server
+    writes. A failure is logged (an error, but for a lock not granted in time) and tried
+    again after the next interval."""
 
     def __init__(
         self,
@@ -169,8 +192,11 @@ class Rotator:
         self._running = threading.Lock()
 
     def poke(self) -> threading.Thread | None:
-        """Start a try if one is due (PostgreSQL only); its thread, or None."""
-        if self._engine.dialect.name != "postgresql" or self._clock() < self._next:
+        """Start a try if one is due (PostgreSQL only, ``every`` above 0); its thread, or
+        None."""
+        if self._engine.dialect.name != "postgresql" or self._every <= 0:
+            return None
+        if self._clock() < self._next:
             return None
         if not self._running.acquire(blocking=False):
             return None
@@ -184,6 +210,14 @@ class Rotator:
             with self._engine.begin() as connection:
                 rotate(connection, max_bytes=self._max_bytes)
         except Exception as exc:  # left for the next try
-            log.warning("access log items: rotation not done (%s)", type(exc).__name__)
+            # names no person: a lock not granted, or a missing privilege (the role serving
+            # the API does not own the log: rotate with ``dancu audit rotate`` as its owner)
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            timeout = getattr(getattr(exc, "orig", None), "sqlstate", None) == _LOCK_NOT_AVAILABLE
+            log.log(
+                logging.WARNING if timeout else logging.ERROR,
+                "access log items: rotation not done: %s",
+                reason,
+            )
         finally:
             self._running.release()

@@ -103,9 +103,17 @@ def _prepared_engine() -> Engine:
 @app.command("generations")
 def audit_generations() -> None:
     """List the generations of the batch items (PostgreSQL partitions) as JSON lines:
-    number, size in bytes, and whether items are written to it now."""
-    engine = _prepared_engine()
+    number, size in bytes, and whether items are written to it now. Reads only, like
+    ``verify``."""
+    engine = make_engine(get_settings().database_url)
     try:
+        if not inspect(engine).has_table("access_log_generation"):
+            console.err.print(
+                "error: this database's access log has no generations (schema revision "
+                "0013); upgrade it first (`dancu serve` upgrades on start)",
+                markup=False,
+            )
+            raise typer.Exit(1)
         with engine.connect() as connection:
             listed = generations.generations(connection)
     finally:

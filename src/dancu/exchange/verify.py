@@ -746,7 +746,9 @@ def _batch_steps(batch: Batch, *, now: float) -> _BatchSteps:
     if prepared is not None:
         head = last[0] if last else None
         bulk.link_batch(prepared, audit.Anchor(head[0], head[1]) if head else None)
-        generation: int = generation_row[0][0] if generation_row else 0
+        if not generation_row:
+            raise RuntimeError(generations.NO_ROW)
+        generation: int = generation_row[0][0]
         entry_params, item_params = bulk.pg_batch_params(prepared, generation)
         final.append(_Statement(bulk.PG_INSERT_BATCH_SQL, entry_params))
         final.append(_Statement(bulk.PG_INSERT_ITEMS_SQL, item_params))
