@@ -39,6 +39,17 @@ def _anchor(value: str | None) -> audit.Anchor | None:
     return audit.Anchor(int(entry_id), entry_hash.strip().lower())
 
 
+def _needs(engine: Engine, table: str, lacking: str) -> None:
+    """Exit 1 unless the database has ``table`` (saying what its log ``lacking``)."""
+    if not inspect(engine).has_table(table):
+        console.err.print(
+            f"error: this database's access log {lacking}; upgrade it first "
+            "(`dancu serve` upgrades on start)",
+            markup=False,
+        )
+        raise typer.Exit(1)
+
+
 @app.command("verify")
 def audit_verify(
     anchor: Annotated[
@@ -65,13 +76,7 @@ def audit_verify(
                 "error: this database has no access log (run `dancu serve` first)", markup=False
             )
             raise typer.Exit(1)
-        if not inspect(engine).has_table("access_log_item"):
-            console.err.print(
-                "error: this database's access log predates batch entries (schema revision "
-                "0007); upgrade it first (`dancu serve` upgrades on start)",
-                markup=False,
-            )
-            raise typer.Exit(1)
+        _needs(engine, "access_log_item", "predates batch entries (schema revision 0007)")
         with make_sessionmaker(engine)() as session:
             result = audit.verify(session, batch_size=batch_size, anchor=pinned)
     except DancuError as exc:
@@ -107,13 +112,7 @@ def audit_generations() -> None:
     ``verify``."""
     engine = make_engine(get_settings().database_url)
     try:
-        if not inspect(engine).has_table("access_log_generation"):
-            console.err.print(
-                "error: this database's access log has no generations (schema revision "
-                "0013); upgrade it first (`dancu serve` upgrades on start)",
-                markup=False,
-            )
-            raise typer.Exit(1)
+        _needs(engine, "access_log_generation", "has no generations (schema revision 0013)")
         with engine.connect() as connection:
             listed = generations.generations(connection)
     finally:
