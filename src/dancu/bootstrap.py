@@ -10,12 +10,23 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from dancu.config import get_settings
+from dancu.db import make_engine
 from dancu.geo import loader as geo_loader
 from dancu.geo.models import Commune, CommuneConversion, LegacyCommune, Province
 from dancu.migrations import upgrade
 from dancu.registry import synth
 
 log = logging.getLogger(__name__)
+
+
+def open_engine() -> Engine:
+    """The engine of ``DANCU_DATABASE_URL`` (echoing SQL if ``DANCU_SQL_ECHO``), made ready by
+    :func:`prepare`: what a command that changes the database starts with."""
+    settings = get_settings()
+    engine = make_engine(settings.database_url, echo=settings.sql_echo)
+    prepare(engine)
+    return engine
 
 
 def prepare(engine: Engine) -> bool:

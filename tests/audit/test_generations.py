@@ -51,12 +51,16 @@ def _where(connection: Connection, entry_id: int) -> set[str]:
     )
 
 
+def _postgres_only(bind: Connection | Engine, why: str = "generations are partitions") -> None:
+    if bind.dialect.name != "postgresql":
+        pytest.skip(f"{why} of PostgreSQL")
+
+
 def test_a_generation_rotates_only_past_its_size_and_items_follow_the_current_one(
     session: Session,
 ) -> None:
     connection = session.connection()
-    if not generations.postgres(connection):
-        pytest.skip("generations are partitions of PostgreSQL")
+    _postgres_only(connection)
     before = generations.current(connection)
     first = bulk.append_batch(session, _batch(PERSON_A, PERSON_B))
     assert _where(connection, first.entry_id) == {generations.partition(before)}
@@ -104,8 +108,7 @@ def test_a_negative_size_is_refused(session: Session) -> None:
 def test_the_rotator_tries_once_an_interval_and_rotates_a_large_generation(
     fresh: Engine,
 ) -> None:
-    if fresh.dialect.name != "postgresql":
-        pytest.skip("generations are partitions of PostgreSQL")
+    _postgres_only(fresh)
     upgrade(fresh)
     now = [0.0]
     rotator = generations.Rotator(fresh, max_bytes=0, every=10, clock=lambda: now[0])
@@ -228,8 +231,7 @@ def test_a_rotation_that_waits_too_long_for_its_lock_changes_nothing(
     """A VACUUM or ANALYZE of the parent holds the lock ATTACH needs: while the rotation
     waits for it, the append lock stays free for the log's writers, and after
     ``lock_timeout`` it gives up (exit 1 from the command), changing nothing."""
-    if engine.dialect.name != "postgresql":
-        pytest.skip("generations are partitions of PostgreSQL")
+    _postgres_only(engine)
     monkeypatch.setattr(generations, "LOCK_TIMEOUT", "1s")
     failures: list[BaseException] = []
 
@@ -275,8 +277,7 @@ def test_a_rotator_set_to_zero_never_tries(engine: Engine) -> None:
 def test_a_failed_rotation_is_logged_as_an_error_and_tried_again(
     engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("the rotator runs on PostgreSQL")
+    _postgres_only(engine, "the rotator is")
 
     def refused(connection: Connection, *, max_bytes: int) -> generations.Rotated:
         raise RuntimeError("must be owner of table access_log_item")
@@ -300,8 +301,7 @@ def test_a_partition_attached_by_hand_under_another_name_is_not_listed(
     session: Session,
 ) -> None:
     connection = session.connection()
-    if not generations.postgres(connection):
-        pytest.skip("generations are partitions of PostgreSQL")
+    _postgres_only(connection)
     connection.execute(
         text(
             "CREATE TABLE access_log_item_archive PARTITION OF access_log_item "
@@ -315,8 +315,7 @@ def test_a_partition_attached_by_hand_under_another_name_is_not_listed(
 def test_revision_0013_keeps_the_privileges_granted_on_the_items(fresh: Engine) -> None:
     """A deployment that keeps the application's role to INSERT and SELECT keeps it so on the
     partitioned table, and that role may read the current generation."""
-    if fresh.dialect.name != "postgresql":
-        pytest.skip("SQLite has no privileges")
+    _postgres_only(fresh, "privileges are")
     role = f"dancu_app_{fresh.url.database}".replace("-", "_")
     upgrade(fresh, "0012")
     with fresh.begin() as connection:

@@ -101,12 +101,13 @@ def generations(connection: Connection) -> list[Generation]:
         ),
         {"table": TABLE},
     ).all()
-    numbered = ((_NUMBERED.fullmatch(name), size) for name, size in rows)
-    found = [
-        Generation(int(match.group(1)), int(size), int(match.group(1)) == now)
-        for match, size in numbered
-        if match is not None  # a partition attached by hand under another name: not ours
-    ]
+    found = []
+    for name, size in rows:
+        match = _NUMBERED.fullmatch(name)
+        if match is None:  # a partition attached by hand under another name: not ours
+            continue
+        number = int(match.group(1))
+        found.append(Generation(number, int(size), number == now))
     return sorted(found)
 
 

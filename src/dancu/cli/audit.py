@@ -97,14 +97,6 @@ def audit_verify(
     console.out.print(line, markup=False)
 
 
-def _prepared_engine() -> Engine:
-    """The database's engine, its schema created or upgraded."""
-    settings = get_settings()
-    engine = make_engine(settings.database_url, echo=settings.sql_echo)
-    bootstrap.prepare(engine)
-    return engine
-
-
 @app.command("generations")
 def audit_generations() -> None:
     """List the generations of the batch items (PostgreSQL partitions) as JSON lines:
@@ -135,7 +127,7 @@ def audit_rotate(
     """Close the current generation of the batch items and open the next (PostgreSQL; the
     server does this by itself after batches). Prints what it did as JSON."""
     limit = get_settings().audit_generation_mb if max_mb is None else max_mb
-    engine = _prepared_engine()
+    engine = bootstrap.open_engine()
     try:
         with engine.begin() as connection:
             done = generations.rotate(connection, max_bytes=limit << 20)

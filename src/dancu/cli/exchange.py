@@ -14,12 +14,11 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from sqlalchemy.engine import Engine
 
 from dancu import bootstrap
 from dancu.cli import console
 from dancu.config import get_settings
-from dancu.db import make_engine, make_sessionmaker, unit_of_work
+from dancu.db import make_sessionmaker, unit_of_work
 from dancu.enums import OrganizationKind
 from dancu.errors import DancuError
 from dancu.exchange import clients, keys
@@ -32,13 +31,6 @@ client_app = typer.Typer(help="Partner API clients.", no_args_is_help=True)
 keys_app = typer.Typer(help="The ES256 keys that sign access tokens.", no_args_is_help=True)
 app.add_typer(client_app, name="client")
 app.add_typer(keys_app, name="keys")
-
-
-def _engine() -> Engine:
-    settings = get_settings()
-    engine = make_engine(settings.database_url, echo=settings.sql_echo)
-    bootstrap.prepare(engine)
-    return engine
 
 
 def _jwks(path: Path | None) -> dict[str, Any] | None:
@@ -80,7 +72,7 @@ def client_add(
 ) -> None:
     """Register a partner API client; prints client_id and client_secret as JSON."""
     key_set = _jwks(jwks)
-    engine = _engine()
+    engine = bootstrap.open_engine()
     try:
         with unit_of_work(make_sessionmaker(engine)) as session:
             creds = clients.add(
@@ -102,7 +94,7 @@ def client_add(
 
 
 def _change(client_id: str, action: str) -> None:
-    engine = _engine()
+    engine = bootstrap.open_engine()
     try:
         with unit_of_work(make_sessionmaker(engine)) as session:
             if action == "suspend":
@@ -132,7 +124,7 @@ def client_reactivate(client_id: Annotated[str, typer.Argument(help="The client 
 @client_app.command("rotate")
 def client_rotate(client_id: Annotated[str, typer.Argument(help="The client id.")]) -> None:
     """Give a client a new secret (printed once); the old one stops working at once."""
-    engine = _engine()
+    engine = bootstrap.open_engine()
     try:
         with unit_of_work(make_sessionmaker(engine)) as session:
             creds = clients.rotate_secret(session, client_id)
@@ -149,7 +141,7 @@ def client_list(
 ) -> None:
     """Every client as one JSON line: id, organisation, method, scopes, purposes, quota,
     status (never a secret)."""
-    engine = _engine()
+    engine = bootstrap.open_engine()
     try:
         with make_sessionmaker(engine)() as session:
             for row in clients.list_clients(session, organization=org):
@@ -175,7 +167,7 @@ def client_list(
 def keys_rotate() -> None:
     """Create a new signing key; the previous one keeps verifying until its tokens expire."""
     settings = get_settings()
-    engine = _engine()
+    engine = bootstrap.open_engine()
     try:
         with unit_of_work(make_sessionmaker(engine)) as session:
             key = keys.rotate(session, secret=settings.secret_key.get_secret_value())

@@ -11,29 +11,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from dancu import bootstrap
 from dancu.cli import console
 from dancu.config import get_settings
-from dancu.db import make_engine, make_sessionmaker, unit_of_work
+from dancu.db import make_sessionmaker, unit_of_work
 from dancu.errors import DancuError
 from dancu.registry import exporter, first_load, importer, quality, scope, seeding
 from dancu.registry import service as registry
 
-__all__ = ["app", "open_engine", "seed_cli"]
+__all__ = ["app", "seed_cli"]
 
 app = typer.Typer(help="Import and export the register.", no_args_is_help=True)
 seed_cli = typer.Typer()
-
-
-def open_engine() -> Engine:
-    """The register's engine (``DANCU_DATABASE_URL``), its schema created or upgraded."""
-    settings = get_settings()
-    engine = make_engine(settings.database_url, echo=settings.sql_echo)
-    bootstrap.prepare(engine)
-    return engine
 
 
 @contextmanager
@@ -43,7 +34,7 @@ def _loading(
     """One loading command's unit of work with its progress bar: ``(session, advance,
     set_total)``. On SQLite the load of an empty register is written in place
     (``first_load.written_in_place``) until the commit, which is inside this block."""
-    engine = open_engine()
+    engine = bootstrap.open_engine()
     with (
         first_load.written_in_place(engine),
         console.progress(label) as (advance, set_total),
@@ -127,7 +118,7 @@ def registry_quality_refresh(
 ) -> None:
     """Recompute the data-quality counts per commune that the back office's overview reads."""
 
-    engine = open_engine()
+    engine = bootstrap.open_engine()
     factory = make_sessionmaker(engine)
     try:
         with unit_of_work(factory) as session:
@@ -143,7 +134,7 @@ def registry_export(
 ) -> None:
     """Write the register in the interchange format."""
 
-    engine = open_engine()
+    engine = bootstrap.open_engine()
     factory = make_sessionmaker(engine)
     try:
         with console.progress("exporting") as (advance, set_total), factory() as session:

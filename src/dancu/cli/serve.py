@@ -13,7 +13,6 @@ import uvicorn
 
 from dancu import bootstrap
 from dancu.cli import console
-from dancu.cli.registry import open_engine
 from dancu.config import get_settings
 from dancu.db import make_sessionmaker, unit_of_work
 from dancu.officials import service as officials
@@ -42,7 +41,7 @@ def serve(
     """Serve the web app and API; creates or upgrades the schema first."""
 
     settings = get_settings()
-    engine = open_engine()
+    engine = bootstrap.open_engine()
     if demo is None:
         demo = settings.environment == "development"
     factory = make_sessionmaker(engine)
