@@ -34,7 +34,7 @@ from dancu.errors import DancuError
 from dancu.geo import service as geo
 from dancu.reconcile import duplicates, suggest
 from dancu.reconcile.normalise import ADDRESS_SCHEMA, GIVEN_SCHEMA, name_forms
-from dancu.registry.models import Citizen
+from dancu.registry.models import AGREEMENT_COLUMNS, Citizen
 
 __all__ = [
     "DATE_AGREES_SQL",
@@ -81,17 +81,9 @@ _REGISTER = pa.schema(
         ("permanent_commune_code", pa.string()),
     ]
 )
-_FETCHED = (
-    "personal_id",
-    "legacy_id_number",
-    "full_name",
-    "name_key",
-    "birth_date",
-    "birth_date_precision",
-    "sex",
-    "status",
-    "permanent_commune_code",
-)
+# what field agreement reads (on PostgreSQL the primary key's index carries it: an index-only
+# read by personal ID)
+_FETCHED = ("personal_id", *AGREEMENT_COLUMNS)
 _FLUSH_ROWS = 100_000
 
 

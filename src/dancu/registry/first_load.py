@@ -8,7 +8,8 @@ multi-row inserts on SQLite; a large load on PostgreSQL truncates the empty tabl
 writes its rows frozen, :func:`_truncated`), with no staging table, and the whole-file checks
 are made as the rows arrive:
 
-- an ID twice: the primary key of ``citizen`` refuses the second row;
+- an ID twice: the primary key of ``citizen`` refuses the second row (on PostgreSQL, for a
+  large load, when the key is built after the rows are in);
 - a household with two heads: the primary key of ``household`` refuses the second head;
 - a legacy number twice, a father, mother or spouse who is nobody, a household with no head:
   found from the stream by the reading process (:class:`FileSurvey`), or for a load too large
@@ -743,7 +744,11 @@ def load(
     postgres = session.get_bind().dialect.name == "postgresql"
     driver_errors: Any = session.get_bind().dialect.loaded_dbapi.IntegrityError
     freeze = postgres and bulk_load and _truncated(session)
-    aside = bulk.SetAside(session, list(TABLES)) if bulk_load else None
+    # On PostgreSQL the citizen's key is set aside too, and built once the rows are in: an ID
+    # twice then fails that build (below) instead of the second row's insert.
+    aside = (
+        bulk.SetAside(session, list(TABLES), keys=[bulk.table_of(Citizen)]) if bulk_load else None
+    )
     if aside:
         aside.drop()
     writer: _Writer = (
@@ -773,6 +778,8 @@ def load(
             raise GiveWay(f"the file has {survey.found[0]}")
         households = writer.finish()
         lap("write")
+        if aside:
+            aside.rebuild_keys()
     except (IntegrityError, driver_errors) as exc:
         raise GiveWay(f"refused by the database: {str(exc).splitlines()[0]}") from exc
     except Exception as exc:
