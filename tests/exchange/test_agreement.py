@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from dancu.errors import ValidationFailed
 from dancu.registry import service as registry
-from dancu.registry.agreement import CLAIM_FIELDS, Claim, compare, parse_claim
+from dancu.registry.agreement import CLAIM_FIELDS, Claim, compare, parse_claim, parse_claims
 from dancu.vn import names as vn_names
 from tests.reconcile.helpers import (
     ALIVE,
@@ -193,3 +193,62 @@ def test_only_given_fields_are_answered_in_contract_order() -> None:
     assert claim.given == ("full_name", "sex")
     assert list(compare(claim, _row("An", dt.date(1990, 1, 1)))) == ["full_name", "sex"]
     assert Claim(number=ALIVE).given == ()
+
+
+# Field values as partners send them: readable and not (spaced or short numbers, empty or
+# over-long text, unknown dates and sexes, non-text values), absent or null.
+_NUMBER = st.sampled_from(
+    [ALIVE, "001085000002", "012345678", "001 085 000 003", "001.085-000004", "12345", "", "abc"]
+)
+_TEXT_OR_NOT = st.one_of(st.none(), st.integers(0, 9), st.lists(st.just("x"), max_size=1))
+_FIELD = {
+    "personal_id": st.one_of(_NUMBER, _TEXT_OR_NOT),
+    "full_name": st.one_of(
+        _NAMES, st.sampled_from(["", "  ", "123", "Nguyen Van A"]), _TEXT_OR_NOT
+    ),
+    "birth_date": st.one_of(
+        st.sampled_from(["14/03/1985", "1985-03-14", "03/1985", "1985", "31/02/1985", "soon"]),
+        _TEXT_OR_NOT,
+    ),
+    "sex": st.one_of(st.sampled_from(["M", "F", "Nam", "Nữ", "x"]), _TEXT_OR_NOT),
+    "address": st.one_of(st.sampled_from(["Phường Ba Đình, Hà Nội", " ", "x" * 301]), st.none()),
+}
+_BODY = st.fixed_dictionaries({}, optional=_FIELD)
+
+
+@given(bodies=st.lists(_BODY, max_size=12))
+def test_claims_read_together_are_the_claims_read_one_by_one(
+    bodies: list[dict[str, object]],
+) -> None:
+    one_by_one: list[Claim] | None = []
+    for body in bodies:
+        try:
+            one_by_one.append(parse_claim(body))  # type: ignore[union-attr]
+        except ValidationFailed:
+            one_by_one = None
+            break
+    assert parse_claims(bodies) == one_by_one
+
+
+_READABLE = {
+    "personal_id": _NUMBER.filter(lambda n: n not in ("12345", "", "abc")),
+    "full_name": _NAMES,
+    "birth_date": st.sampled_from(["14/03/1985", "1985-03-14", "03/1985", "1985", None]),
+    "sex": st.sampled_from(["M", "F", "Nam", "Nữ", None]),
+    "address": st.sampled_from(["Phường Ba Đình, Hà Nội", None]),
+}
+
+
+@given(
+    bodies=st.lists(
+        st.fixed_dictionaries(
+            {"personal_id": _READABLE["personal_id"]},
+            optional={k: v for k, v in _READABLE.items() if k != "personal_id"},
+        ),
+        max_size=20,
+    )
+)
+def test_readable_claims_read_together_are_read_as_one_by_one(
+    bodies: list[dict[str, object]],
+) -> None:
+    assert parse_claims(bodies) == [parse_claim(body) for body in bodies]

@@ -65,7 +65,7 @@ from dancu.exchange.verify import (
     answer_batch,
     commit_batch_pg,
 )
-from dancu.registry.agreement import Claim, parse_claim
+from dancu.registry.agreement import Claim, parse_claim, parse_claims
 
 log = logging.getLogger(__name__)
 
@@ -428,6 +428,15 @@ def read_batch(
     """A batch's items (as ``_batch_body`` read them) as a batch of ``client``, each item
     with its own purpose or the batch's; ``ValidationFailed`` naming every bad item (a
     purpose not registered is refused at once: ``PurposeNotRegistered``, a 403)."""
+    # Most batches state one purpose for all and are readable: their claims read a field at
+    # a time; any other is read item by item, which names every problem.
+    if all(item.get("purpose") is None for item in items):
+        read = parse_claims(items)
+        if read is not None:
+            return Batch(
+                client_id, client.organization, batch_purpose, request_id, read,
+                [None] * len(read),
+            )  # fmt: skip
     claims: list[Claim] = []
     purposes: list[str | None] = []
     problems: list[Problem] = []

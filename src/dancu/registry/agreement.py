@@ -23,7 +23,8 @@ disagreement instead.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 
@@ -42,6 +43,7 @@ __all__ = [
     "agreement",
     "compare",
     "parse_claim",
+    "parse_claims",
 ]
 
 CLAIM_FIELDS: tuple[str, ...] = ("full_name", "birth_date", "sex", "address")
@@ -266,6 +268,73 @@ def parse_claim(body: Mapping[str, Any], *, row: int | None = None) -> Claim:
         ]
         raise ValidationFailed("; ".join(str(p) for p in problems), problems)
     return _new(Claim, (number, canon, key, marked, birth, sex, address))
+
+
+_NAME_NOT_GIVEN: _Read = (_NO_NAME, _FINE)
+_VALUE, _WHY = operator.itemgetter(0), operator.itemgetter(1)
+_NOT_GIVEN: _Read = (None, _FINE)
+
+
+def _read_column(
+    values: list[Any], seen: dict[str, _Read], read: Callable[[Any], _Read], absent: _Read
+) -> list[_Read]:
+    """What ``read`` gives for each value: remembered ones looked up in one pass, the others
+    (not remembered, not text, or not given) read one by one."""
+    try:
+        found: list[Any] = list(map(seen.get, values))  # a non-text value is never a key
+    except TypeError:  # an unhashable value (a list, an object): read on its own below
+        found = [seen.get(value) if type(value) is str else None for value in values]
+    if None in found:
+        found = [
+            got if got is not None else (absent if value is None else read(value))
+            for got, value in zip(found, values, strict=True)
+        ]
+    return found
+
+
+def _plain_numbers(numbers: list[Any]) -> bool:
+    """Every number is text of 9 or 12 ASCII digits (``vn_ids.is_legacy_id``), checked a
+    column at a time: a batch's numbers nearly always are."""
+    if not numbers:
+        return True
+    if set(map(type, numbers)) != {str} or not set(map(len, numbers)) <= {9, 12}:
+        return False
+    joined = "".join(numbers)
+    return joined.isascii() and joined.isdigit()
+
+
+def parse_claims(bodies: Sequence[Mapping[str, Any]]) -> list[Claim] | None:
+    """:func:`parse_claim` of every body, in order, read a field at a time (a batch's 10,000
+    claims: each check one pass in C where it can be); None if any body has a problem: the
+    caller then reads them one by one, for the report naming each."""
+    numbers = [body.get("personal_id") for body in bodies]
+    if not _plain_numbers(numbers):
+        reads = [_read_number(number) for number in numbers]
+        if any(map(_WHY, reads)):
+            return None
+        numbers = list(map(_VALUE, reads))
+    names = _read_column(
+        [body.get("full_name") for body in bodies], _NAMES_SEEN, _read_name, _NAME_NOT_GIVEN
+    )
+    births = _read_column(
+        [body.get("birth_date") for body in bodies], _BIRTHS_SEEN, _read_birth, _NOT_GIVEN
+    )
+    sexes = _read_column([body.get("sex") for body in bodies], _SEXES_SEEN, _read_sex, _NOT_GIVEN)
+    if any(map(_WHY, names)) or any(map(_WHY, births)) or any(map(_WHY, sexes)):
+        return None
+    addresses: list[Any] = [body.get("address") for body in bodies]
+    if addresses.count(None) != len(addresses):  # most claims give no address
+        address_reads = [_NOT_GIVEN if a is None else _read_address(a) for a in addresses]
+        if any(map(_WHY, address_reads)):
+            return None
+        addresses = list(map(_VALUE, address_reads))
+    new, claim = _new, Claim
+    return [
+        new(claim, (number, canon, key, marked, birth, sex, address))
+        for number, ((canon, key, marked), _), (birth, _), (sex, _), address in zip(
+            numbers, names, births, sexes, addresses, strict=True
+        )
+    ]
 
 
 @lru_cache(maxsize=1 << 16)
