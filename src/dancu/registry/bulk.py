@@ -54,10 +54,11 @@ class SetAside:
     :meth:`drop` and built again by :meth:`rebuild` in the same transaction.
 
     On PostgreSQL the primary keys of ``keys`` (tables empty before the load) are set aside
-    too, with every foreign key that refers to them: a key built once from the loaded rows
-    costs less than keeping it row by row (1M people: 0.6-0.7 s to build the citizen's key
-    with its payload, against 2-3 s more for the load with the narrow key kept;
-    docs/benchmarks.md). A duplicate then fails :meth:`rebuild_keys` instead of the insert."""
+    too, with every foreign key that refers to them (those of other tables read from the
+    catalogue, so that none is missed): a key built once from the loaded rows costs less than
+    keeping it row by row (1M people: 0.6-0.7 s to build the citizen's key with its payload;
+    the COPY without it about as much faster; docs/benchmarks.md). A duplicate then fails
+    :meth:`rebuild_keys` instead of the insert."""
 
     def __init__(
         self, session: Session, tables: list[Table], *, keys: Sequence[Table] = ()
@@ -68,7 +69,7 @@ class SetAside:
         self.keys: list[PrimaryKeyConstraint] = (
             [table.primary_key for table in keys] if postgres else []
         )
-        own: list[ForeignKeyConstraint] = (
+        self.foreign_keys: list[ForeignKeyConstraint] = (
             [
                 c
                 for table in tables
@@ -78,14 +79,9 @@ class SetAside:
             if postgres
             else []
         )
-        keyed = {table.name for table in keys} if postgres else set()
-        referring = [
-            c
-            for table in (keys[0].metadata.sorted_tables if keyed else [])
-            for c in table.foreign_key_constraints
-            if c.referred_table.name in keyed and c not in own
-        ]
-        self.foreign_keys: list[ForeignKeyConstraint] = own + referring
+        self._own = [table.name for table in tables]
+        # (table, name, definition) of the other tables' foreign keys to ``keys``: set by drop
+        self.referring: list[tuple[str, str, str]] = []
 
     def drop(self) -> None:
         connection = self.session.connection()
@@ -93,6 +89,19 @@ class SetAside:
             index.drop(connection)
         for constraint in self.foreign_keys:
             connection.execute(DropConstraint(constraint))
+        if self.keys:
+            rows = connection.execute(
+                text(
+                    "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+                    "FROM pg_constraint WHERE contype = 'f' "
+                    "AND confrelid = ANY(CAST(:keyed AS regclass[])) "
+                    "AND NOT conrelid = ANY(CAST(:own AS regclass[])) ORDER BY 1, 2"
+                ),
+                {"keyed": [key.table.name for key in self.keys], "own": self._own},
+            )
+            self.referring = [(table, name, definition) for table, name, definition in rows]
+        for table, name, _ in self.referring:
+            connection.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {_quoted(name)}"))
         for key in self.keys:
             connection.execute(DropConstraint(key))
 
@@ -136,6 +145,11 @@ class SetAside:
         visit the table for every row, so the planner's choice stays.
         """
         connection = self.session.connection()
+        for table, name, definition in self.referring:
+            connection.execute(
+                text(f"ALTER TABLE {table} ADD CONSTRAINT {_quoted(name)} {definition}")
+            )
+        self.referring = []
         for constraint in self.foreign_keys:
             merge = all_visible and _leads_an_index(constraint)
             if merge:
@@ -146,6 +160,11 @@ class SetAside:
                 self.session.execute(
                     text("SELECT set_config('enable_hashjoin', :v, true)"), {"v": previous}
                 )
+
+
+def _quoted(name: str) -> str:
+    """A constraint's name as an SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _leads_an_index(constraint: ForeignKeyConstraint) -> bool:
