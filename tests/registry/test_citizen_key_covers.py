@@ -95,8 +95,16 @@ def test_revision_0014_rebuilds_the_key_with_its_payload_and_back(fresh: Engine)
     referring = _referring(fresh)
     assert "fk_residence_personal_id_citizen" in referring
     assert _key(fresh) == "PRIMARY KEY (personal_id)"
+    with fresh.begin() as connection:  # as docs/exchange.md advised before 0014
+        connection.execute(
+            text(
+                f"CREATE INDEX ix_citizen_verification ON citizen (personal_id) INCLUDE ({COVERED})"
+            )
+        )
 
     upgrade(fresh, "0014")
+    with fresh.connect() as connection:  # dropped: the key does its work
+        assert connection.scalar(text("SELECT to_regclass('ix_citizen_verification')")) is None
     assert _key(fresh) == f"PRIMARY KEY (personal_id) INCLUDE ({COVERED})"
     assert _referring(fresh) == referring  # every foreign key that referred to it, back
     with fresh.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
