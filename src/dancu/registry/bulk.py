@@ -100,8 +100,9 @@ class SetAside:
                 {"keyed": [key.table.name for key in self.keys], "own": self._own},
             )
             self.referring = [(table, name, definition) for table, name, definition in rows]
+        quote = connection.dialect.identifier_preparer.quote_identifier
         for table, name, _ in self.referring:
-            connection.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {_quoted(name)}"))
+            connection.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {quote(name)}"))
         for key in self.keys:
             connection.execute(DropConstraint(key))
 
@@ -145,9 +146,10 @@ class SetAside:
         visit the table for every row, so the planner's choice stays.
         """
         connection = self.session.connection()
+        quote = connection.dialect.identifier_preparer.quote_identifier
         for table, name, definition in self.referring:
             connection.execute(
-                text(f"ALTER TABLE {table} ADD CONSTRAINT {_quoted(name)} {definition}")
+                text(f"ALTER TABLE {table} ADD CONSTRAINT {quote(name)} {definition}")
             )
         self.referring = []
         for constraint in self.foreign_keys:
@@ -160,11 +162,6 @@ class SetAside:
                 self.session.execute(
                     text("SELECT set_config('enable_hashjoin', :v, true)"), {"v": previous}
                 )
-
-
-def _quoted(name: str) -> str:
-    """A constraint's name as an SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _leads_an_index(constraint: ForeignKeyConstraint) -> bool:

@@ -41,26 +41,23 @@ _REFERRING = text(
 )
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _key(include: tuple[str, ...]) -> None:
     """``pk_citizen`` again, carrying ``include``; the foreign keys that refer to it kept."""
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
     referring = bind.execute(_REFERRING).all()
+    quote = bind.dialect.identifier_preparer.quote_identifier
     # every table at once, before any change: not one lock taken while another is awaited
     tables = ", ".join(["citizen", *sorted({table for table, _, _ in referring})])
     op.execute(f"LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE")
     for table, name, _ in referring:
-        op.execute(f"ALTER TABLE {table} DROP CONSTRAINT {_quoted(name)}")
+        op.execute(f"ALTER TABLE {table} DROP CONSTRAINT {quote(name)}")
     op.execute("ALTER TABLE citizen DROP CONSTRAINT pk_citizen")
     payload = f" INCLUDE ({', '.join(include)})" if include else ""
     op.execute(f"ALTER TABLE citizen ADD CONSTRAINT pk_citizen PRIMARY KEY (personal_id){payload}")
     for table, name, definition in referring:
-        op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {_quoted(name)} {definition}")
+        op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {quote(name)} {definition}")
 
 
 def upgrade() -> None:
