@@ -455,7 +455,7 @@ def test_items_as_columns_are_prepared_exactly_as_the_same_items_one_by_one(
     by_column = bulk.prepare_batch(batch(items=_as_columns(numbered)), postgres=postgres)
     assert by_column.items_text == by_item.items_text
     assert by_column.rows == by_item.rows
-    assert by_column.pg_items == by_item.pg_items
+    assert by_column.copy_lines == by_item.copy_lines
     assert by_column.values == by_item.values
 
 
@@ -519,3 +519,49 @@ def test_a_kind_no_item_is_is_not_read(session: Session) -> None:
     columns = bulk.BatchColumns([1], [PERSON_A], [0], kinds)
     by_column = bulk.prepare_batch(batch(items=columns))
     assert by_column == bulk.prepare_batch(batch(items=columns.as_items()))
+
+
+@pytest.mark.parametrize("columns", [False, True], ids=["items", "columns"])
+def test_item_texts_that_look_like_copy_escapes_are_stored_as_given(
+    session: Session, columns: bool
+) -> None:
+    """On PostgreSQL the items travel in COPY's text format, where a backslash starts an
+    escape and ``\\N`` is NULL: texts holding them are stored and read back as given."""
+    tricky = ["\\N", "C:\\sổ\\tay", "a\\tb\\nc", "\\\\", "null", "NULL"]
+    items = [
+        bulk.BatchItem(n, person, ["status"], text, f"{text} thẩm định")
+        for n, (person, text) in enumerate(zip(PEOPLE, tricky, strict=False), start=1)
+    ]
+    head = bulk.append_batch(session, batch(items=_as_columns(items) if columns else items))
+    stored = session.execute(
+        select(AccessLogItem.item, AccessLogItem.result, AccessLogItem.purpose)
+        .where(AccessLogItem.entry_id == head.entry_id)
+        .order_by(AccessLogItem.item)
+    ).all()
+    assert [tuple(row) for row in stored] == [
+        (item.item, item.result, item.purpose) for item in items
+    ]
+    assert audit.verify(session).intact
+
+
+@given(value=st.none() | st.text(alphabet=st.characters(blacklist_characters="\x00")))
+def test_a_copy_field_is_read_back_by_the_format_s_rules(value: str | None) -> None:
+    """``copy_field`` against COPY's text format as PostgreSQL's documentation states it:
+    ``\\N`` alone is NULL; a backslash and the next character are that character, except
+    ``\\t``, ``\\n`` and ``\\r``; no raw tab, newline or carriage return in a field."""
+    field = bulk.copy_field(value)
+    assert not {"\t", "\n", "\r"} & set(field)
+    if field == "\\N":
+        assert value is None
+        return
+    read, pending = [], False
+    for character in field:
+        if pending:
+            read.append({"t": "\t", "n": "\n", "r": "\r"}.get(character, character))
+            pending = False
+        elif character == "\\":
+            pending = True
+        else:
+            read.append(character)
+    assert not pending
+    assert "".join(read) == value

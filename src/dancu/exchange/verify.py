@@ -10,7 +10,7 @@ The verbs: for the single requests that arrived within a few milliseconds, the g
 calls ``verify_many`` (any backend, in a SQLAlchemy session) or ``commit_group_pg_async``
 (PostgreSQL, on a plain psycopg connection, two round trips); for a batch request (a
 ``Batch``: its items as columns), the batch endpoint calls ``answer_batch`` or
-``commit_batch_pg`` (three round trips). The register is read with one
+``commit_batch_pg`` (three round trips and the items' COPY). The register is read with one
 lean query per chunk (a few columns, no ORM objects): by personal ID, then by legacy CMND
 number for the numbers not found, as ``registry.service.lookup`` does for one number.
 """
@@ -333,12 +333,14 @@ def _pg_array(numbers: list[str]) -> str:
 class _Statement:
     """One statement of a round trip: ``rows`` says how its rows are read back (None: not
     read; ``"named"``: attribute access, for ``compare``); ``many`` runs ``params`` as a
-    sequence of parameter sets; ``sql`` None is the COMMIT."""
+    sequence of parameter sets; ``copy``: a ``COPY … FROM STDIN`` whose data is ``params``
+    (sent on its own, :func:`_run_trip`); ``sql`` None is the COMMIT."""
 
     sql: str | None
     params: Any = None
     rows: str | None = None
     many: bool = False
+    copy: bool = False
 
 
 _COMMIT = _Statement(None)
@@ -358,8 +360,9 @@ def commit_batch_pg(conn: psycopg.Connection[Any], batch: Batch, *, now: float) 
     """Answer a batch request on PostgreSQL and commit its access log entry, in a
     transaction of its own on ``conn`` (a plain psycopg connection with no transaction open;
     it is switched to autocommit for the call, since the round trips carry their own BEGIN
-    and COMMIT, and switched back): three round trips (:func:`_batch_steps`), four when a
-    12-digit number is no personal ID (it is looked up as a CMND number).
+    and COMMIT, and switched back): three round trips and the COPY of the log entry's items
+    (:func:`_batch_steps`), a round trip more when a 12-digit number is no personal ID (it
+    is looked up as a CMND number).
 
     Each item's answer, in order; ``ClientSuspended`` or ``QuotaExceeded`` raised for a
     client suspended or past its quota, with nothing counted or written. Any error rolls the
@@ -375,10 +378,8 @@ def commit_batch_pg(conn: psycopg.Connection[Any], batch: Batch, *, now: float) 
     try:
         trip = next(steps)
         while True:
-            sql, skip = _trip_sql(literals, trip, begin)
             try:
-                cursor.execute(sql)
-                results = _trip_rows(cursor, trip, skip)
+                results = _run_trip(cursor, literals, trip, begin)
             except Exception as exc:  # the steps translate what they expect
                 trip = steps.throw(exc)
             else:
@@ -533,6 +534,8 @@ def _trip_sql(
     head: list[str] = []
     parts = ["BEGIN"] if begin else []
     for statement in trip:
+        if statement.copy:
+            raise ValueError("a COPY cannot share a query string: send it with _run_trip")
         if statement.sql is None:
             parts.append("COMMIT")
             continue
@@ -603,6 +606,31 @@ def _results(
 def _trip_rows(cursor: psycopg.ClientCursor[Any], trip: _Trip, skip: int) -> list[list[Any] | None]:
     """Each statement's rows, None where not read."""
     return [cursor.fetchall() if rows else None for rows in _results(cursor, trip, skip)]
+
+
+def _run_trip(
+    cursor: psycopg.ClientCursor[Any], literals: PgLiterals, trip: _Trip, begin: bool
+) -> list[list[Any] | None]:
+    """Send one round trip's statements on a synchronous cursor and read their rows (None
+    where not read). A COPY among them is an exchange of its own (the protocol's copy mode):
+    the statements before it go as one query string, then the COPY with its data, then the
+    statements after it as another query string."""
+    results: list[list[Any] | None] = []
+    start = 0
+    for end in [*(i for i, statement in enumerate(trip) if statement.copy), len(trip)]:
+        part = trip[start:end]
+        if part or begin:
+            sql, skip = _trip_sql(literals, part, begin)
+            cursor.execute(sql)
+            results += _trip_rows(cursor, part, skip)
+            begin = False
+        if end < len(trip):
+            statement = trip[end]
+            with cursor.copy(statement.sql) as copy:  # type: ignore[arg-type]
+                copy.write(statement.params)
+            results.append(None)
+        start = end + 1
+    return results
 
 
 async def _trip_rows_async(
@@ -757,9 +785,10 @@ def _batch_steps(batch: Batch, *, now: float) -> _BatchSteps:
         if not generation_row:
             raise RuntimeError(generations.NO_ROW)
         generation: int = generation_row[0][0]
-        entry_params, item_params = bulk.pg_batch_params(prepared, generation)
+        entry_params, item_data = bulk.pg_batch_params(prepared, generation)
+        # the items first: then the entry and the COMMIT go as one query string
+        final.append(_Statement(bulk.PG_COPY_ITEMS_SQL, item_data, copy=True))
         final.append(_Statement(bulk.PG_INSERT_BATCH_SQL, entry_params))
-        final.append(_Statement(bulk.PG_INSERT_ITEMS_SQL, item_params))
     final.append(_COMMIT)
     yield from _written(final)
     return answers
