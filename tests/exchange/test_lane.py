@@ -199,8 +199,11 @@ async def test_an_unexpected_error_is_the_500_of_the_stack_and_logged(
     assert all(r.exc_info and isinstance(r.exc_info[1], RuntimeError) for r in logged)
 
 
-async def _call(app: ASGIApp, token: str) -> list[Message]:
-    """A verification whose client goes away before sending its body."""
+async def _call(
+    app: ASGIApp, token: str, chunks: list[bytes] | None = None
+) -> list[Message]:
+    """A verification whose body comes in ``chunks`` (no Content-Length: as a client
+    streaming it would send it); with none, whose client goes away before sending it."""
     scope: Scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
         "scheme": "https", "path": "/api/v1/verify", "raw_path": b"/api/v1/verify",
@@ -210,9 +213,13 @@ async def _call(app: ASGIApp, token: str) -> list[Message]:
                     (b"content-type", b"application/json")],
     }  # fmt: skip
     sent: list[Message] = []
+    pending = list(chunks or [])
 
     async def receive() -> Message:
-        return {"type": "http.disconnect"}
+        if not pending:
+            return {"type": "http.disconnect"}
+        chunk = pending.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(pending)}
 
     async def send(message: Message) -> None:
         sent.append(message)
@@ -235,6 +242,26 @@ async def test_a_client_that_goes_away_is_no_crash(
             pytest.fail("no request id")
         messages[1]["body"] = messages[1]["body"].split(b'"request_id"')[0]
     assert fast == slow
+
+
+@pytest.mark.parametrize(
+    ("chunks", "status"),
+    [
+        ([b'{"personal_id": "', ALIVE.encode(), b'", "purpose": "' + PURPOSE.encode() + b'"}'], 200),
+        ([b"", b'{"personal_id": "' + ALIVE.encode() + b'",', b' "purpose": "x"', b"}"], 403),
+        ([b"{" + b" " * 10_000] * 2 + [b"}"], 413),  # past 16 KiB, with no length declared
+        ([b'{"personal_id": "' + ALIVE.encode() + b'"'], 400),  # sent in one, but not JSON
+    ],
+    ids=["in three", "an empty first", "too large", "unfinished"],
+)
+async def test_a_body_in_chunks_is_read_whole_and_capped(
+    app: FastAPI, reference: FastAPI, token: str, chunks: list[bytes], status: int
+) -> None:
+    """A body arriving in several pieces is read whole (the lane and the stack alike), and
+    one growing past the limit is refused while it arrives."""
+    for application in (app, reference):
+        sent = await _call(application, token, chunks)
+        assert sent[0]["status"] == status, sent[1]["body"]
 
 
 class _Recorder:

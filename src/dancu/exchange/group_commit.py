@@ -90,12 +90,12 @@ class _LoopGroups:
         self.task: asyncio.Task[None] | None = None
         self.connection: psycopg.AsyncConnection[Any] | None = None
 
-    async def submit(self, job: Job, loop: asyncio.AbstractEventLoop) -> Answer:
+    def submit(self, job: Job, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Answer]:
         future: asyncio.Future[Answer] = loop.create_future()
         self.pending.append((job, future))
         if self.task is None:
             self.task = loop.create_task(self._drain())
-        return await future
+        return future
 
     async def _drain(self) -> None:
         try:
@@ -188,19 +188,22 @@ class GroupCommitter:
                 thread.start()
                 self._thread = thread
 
-    async def submit(self, job: Job) -> Answer:
-        """Answer ``job`` once its access log entry is committed."""
+    def submit(self, job: Job) -> asyncio.Future[Answer]:
+        """The future answer of ``job``, set once its access log entry is committed (or its
+        refusal, or ``AccessLogUnavailable``). A future, not a coroutine: the request awaits
+        it directly (each coroutine layer around it costs the hot path a frame and a step).
+        Call it on the running event loop."""
         loop = asyncio.get_running_loop()
         if self._postgres:
             groups = self._loops.get(loop)
             if groups is None:
                 groups = self._loops[loop] = _LoopGroups(self)
                 weakref.finalize(loop, groups.close)  # a test's loop ends before the app
-            return await groups.submit(job, loop)
+            return groups.submit(job, loop)
         self._ensure_started()
         future: asyncio.Future[Answer] = loop.create_future()
         self._queue.put(_Waiting(job, future, loop))
-        return await future
+        return future
 
     def stop(self, timeout: float = 5.0) -> None:
         """SQLite: finish the batches already queued, then end the thread. PostgreSQL: close

@@ -28,7 +28,6 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from dancu.audit.generations import Rotator
@@ -157,21 +156,31 @@ def _request_id(request: Request) -> str:
 
 
 async def _body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 past ``limit`` bytes (before reading it all)."""
+    """The request body, refused with 413 past ``limit`` bytes (before reading it all).
+
+    Read from the ASGI ``receive`` channel directly rather than through Starlette's
+    ``request.stream()``: an asynchronous generator costs about 2 µs per request, a few
+    percent of a verification's CPU. Nothing else reads these routes' bodies."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"the body is larger than {limit:,} bytes")
+    receive = request.receive
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(f"the body is larger than {limit:,} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:  # nobody to answer; not a server error
-        raise ClientGone("the client went away before sending its request") from None
-    return b"".join(chunks)
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "http.disconnect":  # nobody to answer; not a server error
+            raise ClientGone("the client went away before sending its request")
+        if kind != "http.request":
+            continue
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the body is larger than {limit:,} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _fast_json(body: bytes) -> Any:
