@@ -367,7 +367,9 @@ def main() -> None:
     parser.add_argument("--seed-citizens", type=int, default=0, help="seed this many first")
     parser.add_argument(
         "--batch-streams", type=int, default=0,
-        help="clients posting batches at once (default: two, or one per worker if more)",
+        help="clients posting batches at once (default: three, or one per worker if more: on "
+        "one worker, one batch's Python runs while the others wait for PostgreSQL or the "
+        "network)",
     )  # fmt: skip
     parser.add_argument(
         "--verify-people", type=int, default=5_000,
@@ -416,7 +418,7 @@ def main() -> None:
         if not args.batch_only:
             _single(args, url, base, token, server)
         people = _people(url, args.batch_people, seed=6)
-        streams = args.batch_streams or max(2, args.workers)
+        streams = args.batch_streams or max(3, args.workers)
         if args.batch_warm:
             _batch(base, token, people, args.batch_warm, streams)
         items_before = _log_count(url, AccessLogItem)  # before the CPU is counted: a scan

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     access_token_seconds: int = Field(default=300, ge=30, le=3600)
     verify_max_body_bytes: int = Field(default=16_384, ge=1024)
     verify_batch_max_body_bytes: int = Field(default=8 << 20, ge=1024)
+    # batch requests answered at once by one worker process (PostgreSQL); more wait their
+    # turn, each with its body read and checked
+    verify_batch_concurrency: int = Field(default=4, ge=1, le=64)
     exchange_client_cache_seconds: float = Field(default=2.0, ge=0)
     # The access log's batch items (PostgreSQL): a generation is closed once its rows take
     # this much, checked at most this often after a batch; 0: never by the server (where its

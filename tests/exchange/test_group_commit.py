@@ -4,7 +4,6 @@ its log entry."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import psycopg
 import pytest
@@ -157,24 +156,41 @@ async def test_after_a_failed_group_the_next_one_commits(
         assert audit.verify(session).intact
 
 
-def test_a_refused_batch_hands_its_pooled_connection_back_as_it_came(app: FastAPI) -> None:
-    """A batch runs on a pooled connection switched to autocommit for its own BEGIN and
-    COMMIT; refused mid-transaction (a client with no right to verify), it must leave that
-    connection idle and transactional again, with nothing counted."""
-    engine = app.state.sessions.kw["bind"].engine
-    if engine.dialect.name != "postgresql":
-        pytest.skip("the plain-connection batch transaction is PostgreSQL's")
-    claims = [parse_claim({"personal_id": ALIVE, "sex": "M"})] * 3
-    batch = verify_service.Batch("dc_nobody", "Org", PURPOSE, "b", claims, [None] * 3)
-    raw = engine.raw_connection()
+def _postgres_only(app: FastAPI) -> None:
+    if app.state.sessions.kw["bind"].engine.dialect.name != "postgresql":
+        pytest.skip("the batch transaction on the event loop is PostgreSQL's")
+
+
+@pytest.fixture
+def batch_client(app: FastAPI) -> str:
+    """A partner's client id, on PostgreSQL (the batch transaction on the event loop)."""
+    _postgres_only(app)
+    with unit_of_work(app.state.sessions) as session:
+        return add_partner(session).client_id
+
+
+def _batch(client_id: str, size: int = 3, request_id: str = "b") -> verify_service.Batch:
+    claims = [parse_claim({"personal_id": ALIVE, "sex": "M"})] * size
+    return verify_service.Batch(client_id, "Org", PURPOSE, request_id, claims, [None] * size)
+
+
+async def test_a_refused_batch_leaves_its_connection_idle_for_the_next(
+    app: FastAPI, batch_client: str
+) -> None:
+    """Refused mid-transaction (a client with no right to verify), a batch rolls back,
+    counts nothing, and leaves its connection idle and kept: the next batch uses it."""
+    committer = GroupCommitter(app.state.sessions)
     try:
-        conn = raw.driver_connection
         with pytest.raises(ClientSuspended):
-            verify_service.commit_batch_pg(conn, batch, now=time.time())
-        assert conn.autocommit is False
-        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            await committer.commit_batch(_batch("dc_nobody"))
+        (kept,) = committer._groups(asyncio.get_running_loop()).idle
+        assert kept.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        answers = await committer.commit_batch(_batch(batch_client))
+        assert committer._groups(asyncio.get_running_loop()).idle == [kept]
     finally:
-        raw.close()
+        committer.stop()
+    assert [a.result for a in answers] == ["match"] * 3
+    assert kept.closed  # stop() closes the idle connections
     with unit_of_work(app.state.sessions) as session:
         counted = session.scalars(
             select(ClientUsage.count).where(ClientUsage.client_id == "dc_nobody")
@@ -182,22 +198,18 @@ def test_a_refused_batch_hands_its_pooled_connection_back_as_it_came(app: FastAP
     assert counted == []
 
 
-def test_a_batch_past_its_quota_is_refused_whole_and_counts_nothing(app: FastAPI) -> None:
+async def test_a_batch_past_its_quota_is_refused_whole_and_counts_nothing(app: FastAPI) -> None:
     """The quota upsert runs in the batch's transaction: refused, it is rolled back with the
     rest, so the client's count stays where it was and nothing is logged."""
-    engine = app.state.sessions.kw["bind"].engine
-    if engine.dialect.name != "postgresql":
-        pytest.skip("the plain-connection batch transaction is PostgreSQL's")
+    _postgres_only(app)
     with unit_of_work(app.state.sessions) as session:
         partner = add_partner(session, per_minute=3)
-    claims = [parse_claim({"personal_id": ALIVE, "sex": "M"})] * 4
-    batch = verify_service.Batch(partner.client_id, "Org", PURPOSE, "q", claims, [None] * 4)
-    raw = engine.raw_connection()
+    committer = GroupCommitter(app.state.sessions)
     try:
         with pytest.raises(QuotaExceeded):
-            verify_service.commit_batch_pg(raw.driver_connection, batch, now=time.time())
+            await committer.commit_batch(_batch(partner.client_id, size=4))
     finally:
-        raw.close()
+        committer.stop()
     with unit_of_work(app.state.sessions) as session:
         counted = session.scalars(
             select(ClientUsage.count).where(ClientUsage.client_id == partner.client_id)
@@ -205,3 +217,65 @@ def test_a_batch_past_its_quota_is_refused_whole_and_counts_nothing(app: FastAPI
         logged = audit.search(session, actor=partner.client_id).items
     assert counted == []
     assert logged == []
+
+
+async def test_a_failed_batch_is_a_503_and_its_connection_is_not_kept(
+    app: FastAPI, batch_client: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    def broken(*_args: object) -> None:
+        raise OSError("no space left on device")
+
+    committer = GroupCommitter(app.state.sessions)
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(verify_service.bulk, "link_batch", broken)
+            with pytest.raises(AccessLogUnavailable):
+                await committer.commit_batch(_batch(batch_client))
+        assert committer._groups(asyncio.get_running_loop()).idle == []
+        answers = await committer.commit_batch(_batch(batch_client, request_id="b2"))
+    finally:
+        committer.stop()
+    assert [a.result for a in answers] == ["match"] * 3
+    with unit_of_work(app.state.sessions) as session:
+        logged = audit.search(session, actor=batch_client).items
+        # the failed batch left nothing: only the second one's items ("b2:<item>")
+        assert [entry.request_id for entry in logged] == ["b2:1", "b2:2", "b2:3"]
+        assert audit.verify(session).intact
+
+
+async def test_no_more_batches_run_at_once_than_allowed(
+    app: FastAPI, batch_client: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``batch_concurrency``, batches wait for a slot (each would hold a connection)."""
+    running = most = 0
+    real = verify_service.commit_batch_pg_async
+
+    async def counted(*args: object, **kwargs: object) -> list[Answer]:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        try:
+            await asyncio.sleep(0.01)
+            return await real(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            running -= 1
+
+    monkeypatch.setattr("dancu.exchange.group_commit.commit_batch_pg_async", counted)
+    committer = GroupCommitter(app.state.sessions, batch_concurrency=2)
+    try:
+        results = await asyncio.gather(
+            *(committer.commit_batch(_batch(batch_client, request_id=f"c{n}"))
+              for n in range(6))
+        )  # fmt: skip
+        idle = len(committer._groups(asyncio.get_running_loop()).idle)
+    finally:
+        committer.stop()
+    assert most == 2
+    assert idle == 2  # one connection per slot, kept
+    assert all([a.result for a in answers] == ["match"] * 3 for answers in results)
+
+
+def test_a_committer_needs_room_for_a_batch(app: FastAPI) -> None:
+    with pytest.raises(ValueError, match="batch_concurrency"):
+        GroupCommitter(app.state.sessions, batch_concurrency=0)

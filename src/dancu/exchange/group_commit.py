@@ -17,6 +17,11 @@ requests, and resolves their futures directly (no queue between threads, no wake
 loop from another thread, no contention for the GIL). On SQLite, whose calls block, the
 committer is a thread taking the ORM path (``_admit`` and ``verify_many``).
 
+A batch request (``commit_batch``) is a transaction of its own, on PostgreSQL on the same
+event loop: each of up to ``batch_concurrency`` batches at once on a connection of its own
+(kept for the next batch), its Python work between its round trips. More batches wait their
+turn. On SQLite the route runs a batch on a thread.
+
 There is no timer: while one batch commits, the next accumulates, so a quiet server answers
 at once and a busy one in larger batches. With several worker processes each has its own
 committer; ``audit.service.record``'s append lock (an advisory lock on PostgreSQL, the write
@@ -45,9 +50,11 @@ from dancu.exchange import quota
 from dancu.exchange.exceptions import AccessLogUnavailable, ClientSuspended, QuotaExceeded
 from dancu.exchange.verify import (
     Answer,
+    Batch,
     Job,
     Outcome,
     active_clients,
+    commit_batch_pg_async,
     commit_group_pg_async,
     verify_many,
 )
@@ -56,6 +63,7 @@ log = logging.getLogger(__name__)
 
 _STOP = object()
 _PURGE_SECONDS = 60.0
+_UNAVAILABLE = "the access log could not be written; nothing was answered, retry later"
 
 
 @dataclass(slots=True)
@@ -89,6 +97,9 @@ class _LoopGroups:
         self.pending: list[tuple[Job, asyncio.Future[Answer]]] = []
         self.task: asyncio.Task[None] | None = None
         self.connection: psycopg.AsyncConnection[Any] | None = None
+        # batch requests: how many may run at once, and the connections they left idle
+        self.batch_slots = asyncio.Semaphore(committer.batch_concurrency)
+        self.idle: list[psycopg.AsyncConnection[Any]] = []
 
     def submit(self, job: Job, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Answer]:
         future: asyncio.Future[Answer] = loop.create_future()
@@ -130,20 +141,53 @@ class _LoopGroups:
                 committer.purged_at = now
         except Exception:
             log.exception("group commit of %d verifications failed", len(jobs))
-            self.close()  # a fresh connection for the next group
-            failed = AccessLogUnavailable(
-                "the access log could not be written; nothing was answered, retry later"
-            )
-            outcomes = [failed] * len(jobs)
+            self.close_group()  # a fresh connection for the next group
+            outcomes = [AccessLogUnavailable(_UNAVAILABLE)] * len(jobs)
         if committer.on_batch is not None:
             committer.on_batch(len(jobs))
         return outcomes
 
+    async def batch(self, batch: Batch) -> list[Answer]:
+        """A batch request's answers, once its log entry is committed, on a connection of
+        its own (an idle one, else a new one), after waiting for a free slot."""
+        async with self.batch_slots:
+            connection = self.idle.pop() if self.idle else None
+            try:
+                if connection is None or connection.closed:
+                    connection = await psycopg.AsyncConnection.connect(
+                        **self.committer.connect_args, autocommit=True
+                    )
+                answers = await commit_batch_pg_async(connection, batch, now=time.time())
+            except (ClientSuspended, QuotaExceeded):  # rolled back: the connection is fine
+                self.idle.append(connection)  # type: ignore[arg-type]
+                raise
+            except Exception as exc:
+                log.exception("batch verification of %d items failed", len(batch.claims))
+                _finish(connection)
+                raise AccessLogUnavailable(_UNAVAILABLE) from exc
+            except BaseException:  # cancelled: the transaction may be half sent
+                _finish(connection)
+                raise
+            self.idle.append(connection)
+            return answers
+
+    def close_group(self) -> None:
+        """Close the group commit's connection (no I/O: libpq's ``finish``)."""
+        _finish(self.connection)
+        self.connection = None
+
     def close(self) -> None:
-        """Close the connection (no I/O: libpq's ``finish``; usable when the loop is gone)."""
-        if self.connection is not None:
-            self.connection.pgconn.finish()
-            self.connection = None
+        """Close every connection (usable when the loop is gone)."""
+        self.close_group()
+        for connection in self.idle:
+            _finish(connection)
+        self.idle.clear()
+
+
+def _finish(connection: psycopg.AsyncConnection[Any] | None) -> None:
+    """Close ``connection`` without I/O (libpq's ``finish``): usable when the loop is gone."""
+    if connection is not None and not connection.closed:
+        connection.pgconn.finish()
 
 
 class GroupCommitter:
@@ -157,10 +201,14 @@ class GroupCommitter:
         *,
         max_batch: int = 2_000,
         on_batch: Callable[[int], None] | None = None,
+        batch_concurrency: int = 4,
     ) -> None:
+        if batch_concurrency < 1:
+            raise ValueError("batch_concurrency must be at least 1")
         self._sessions = sessions
         self.max_batch = max_batch
         self.on_batch = on_batch
+        self.batch_concurrency = batch_concurrency
         self._queue: queue.SimpleQueue[_Waiting | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -195,15 +243,31 @@ class GroupCommitter:
         Call it on the running event loop."""
         loop = asyncio.get_running_loop()
         if self._postgres:
-            groups = self._loops.get(loop)
-            if groups is None:
-                groups = self._loops[loop] = _LoopGroups(self)
-                weakref.finalize(loop, groups.close)  # a test's loop ends before the app
-            return groups.submit(job, loop)
+            return self._groups(loop).submit(job, loop)
         self._ensure_started()
         future: asyncio.Future[Answer] = loop.create_future()
         self._queue.put(_Waiting(job, future, loop))
         return future
+
+    @property
+    def postgres(self) -> bool:
+        """Whether this committer writes to PostgreSQL (and answers batches itself)."""
+        return self._postgres
+
+    async def commit_batch(self, batch: Batch) -> list[Answer]:
+        """PostgreSQL: a batch request's answers once its log entry is committed, on this
+        event loop (``commit_batch_pg_async``); ``AccessLogUnavailable`` if it could not be
+        written. SQLite's batches are the route's (on a thread, through the ORM)."""
+        if not self._postgres:
+            raise RuntimeError("batches are committed here on PostgreSQL only")
+        return await self._groups(asyncio.get_running_loop()).batch(batch)
+
+    def _groups(self, loop: asyncio.AbstractEventLoop) -> _LoopGroups:
+        groups = self._loops.get(loop)
+        if groups is None:
+            groups = self._loops[loop] = _LoopGroups(self)
+            weakref.finalize(loop, groups.close)  # a test's loop ends before the app
+        return groups
 
     def stop(self, timeout: float = 5.0) -> None:
         """SQLite: finish the batches already queued, then end the thread. PostgreSQL: close

@@ -14,18 +14,15 @@ from __future__ import annotations
 import logging
 import operator
 import re
-import time
 from dataclasses import dataclass
 from itertools import chain, repeat
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import orjson
-import psycopg
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
@@ -62,7 +59,6 @@ from dancu.exchange.verify import (
     Job,
     active_clients,
     answer_batch,
-    commit_batch_pg,
 )
 from dancu.registry.agreement import Claim, parse_claim, parse_claims
 
@@ -122,7 +118,7 @@ def install(app: FastAPI, settings: Settings) -> Exchange:
         ),
         clients=ClientCache(sessions, ttl=settings.exchange_client_cache_seconds),
         limiter=RateLimiter(),
-        committer=GroupCommitter(sessions),
+        committer=GroupCommitter(sessions, batch_concurrency=settings.verify_batch_concurrency),
         rotator=Rotator(
             sessions.kw["bind"],
             max_bytes=settings.audit_generation_mb << 20,
@@ -376,12 +372,10 @@ async def ping(request: Request) -> Response:
 
 
 def _verify_batch(sessions: sessionmaker[Session], batch: Batch) -> list[Answer]:
-    """A batch in one transaction: status, shared quota, register, and its log entry written
-    in bulk before any answer."""
+    """SQLite: a batch in one transaction (on a thread: its calls block): status, shared
+    quota, register, and its log entry written in bulk before any answer. PostgreSQL's is
+    the group committer's (``GroupCommitter.commit_batch``, on the event loop)."""
     client_id = batch.client_id
-    engine: Engine = sessions.kw["bind"]
-    if engine.dialect.name == "postgresql":
-        return _verify_batch_pg(engine, batch)
     try:
         with sessions() as session:
             quotas = active_clients(session, {client_id})
@@ -406,25 +400,6 @@ def _verify_batch(sessions: sessionmaker[Session], batch: Batch) -> list[Answer]
             "the access log could not be written; nothing was answered, retry later"
         ) from exc
     return answers
-
-
-def _verify_batch_pg(engine: Engine, batch: Batch) -> list[Answer]:
-    """PostgreSQL: the same, on a plain connection in three round trips (``commit_batch_pg``,
-    all or nothing)."""
-    connection = engine.raw_connection()
-    try:
-        driver: psycopg.Connection[Any] = connection.driver_connection  # type: ignore[assignment]
-        try:
-            return commit_batch_pg(driver, batch, now=time.time())
-        except (ClientSuspended, QuotaExceeded):
-            raise
-        except Exception as exc:  # rolled back by commit_batch_pg
-            log.exception("batch verification of %d items failed", len(batch.claims))
-            raise AccessLogUnavailable(
-                "the access log could not be written; nothing was answered, retry later"
-            ) from exc
-    finally:
-        connection.close()
 
 
 def read_batch(
@@ -493,7 +468,10 @@ async def verify_batch(request: Request) -> Response:
     ex.limiter.take(
         client.client_id, per_minute=client.per_minute, per_day=client.per_day, count=len(items)
     )
-    answers = await run_in_threadpool(_verify_batch, ex.sessions, batch)
+    if ex.committer.postgres:
+        answers = await ex.committer.commit_batch(batch)
+    else:
+        answers = await run_in_threadpool(_verify_batch, ex.sessions, batch)
     ex.rotator.poke()  # the items' generation closed once it is large (a thread of its own)
     return Response(_batch_json(answers, request_id), media_type="application/json")
 

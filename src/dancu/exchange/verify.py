@@ -10,7 +10,7 @@ The verbs: for the single requests that arrived within a few milliseconds, the g
 calls ``verify_many`` (any backend, in a SQLAlchemy session) or ``commit_group_pg_async``
 (PostgreSQL, on a plain psycopg connection, two round trips); for a batch request (a
 ``Batch``: its items as columns), the batch endpoint calls ``answer_batch`` or
-``commit_batch_pg`` (three round trips and the items' COPY). The register is read with one
+``commit_batch_pg_async`` (three round trips and the items' COPY). The register is read with one
 lean query per chunk (a few columns, no ORM objects): by personal ID, then by legacy CMND
 number for the numbers not found, as ``registry.service.lookup`` does for one number.
 """
@@ -356,55 +356,31 @@ _Steps = Generator[_Trip, list[list[Any] | None], list["Outcome"]]
 _BatchSteps = Generator[_Trip, list[list[Any] | None], list[Answer]]
 
 
-def commit_batch_pg(conn: psycopg.Connection[Any], batch: Batch, *, now: float) -> list[Answer]:
+async def commit_batch_pg_async(
+    conn: psycopg.AsyncConnection[Any], batch: Batch, *, now: float
+) -> list[Answer]:
     """Answer a batch request on PostgreSQL and commit its access log entry, in a
-    transaction of its own on ``conn`` (a plain psycopg connection with no transaction open;
-    it is switched to autocommit for the call, since the round trips carry their own BEGIN
-    and COMMIT, and switched back): three round trips and the COPY of the log entry's items
-    (:func:`_batch_steps`), a round trip more when a 12-digit number is no personal ID (it
-    is looked up as a CMND number).
+    transaction of its own on ``conn``, an asynchronous connection in autocommit mode with no
+    transaction open (the round trips carry their own BEGIN and COMMIT): three round trips
+    and the COPY of the log entry's items (:func:`_batch_steps`), a round trip more when a
+    12-digit number is no personal ID (it is looked up as a CMND number).
+
+    On the event loop rather than on a thread: the batch's Python work (reading the rows,
+    comparing, encoding the log entry) runs between its round trips, and other batches'
+    while it waits, one at a time (docs/benchmarks.md, "Batches on the event loop").
 
     Each item's answer, in order; ``ClientSuspended`` or ``QuotaExceeded`` raised for a
     client suspended or past its quota, with nothing counted or written. Any error rolls the
-    transaction back and propagates."""
-    autocommit = conn.autocommit
-    if conn.info.transaction_status != _IDLE:  # a pool's ping may have opened one
-        conn.rollback()
-    conn.autocommit = True
-    steps = _batch_steps(batch, now=now)
-    cursor = psycopg.ClientCursor(conn)
-    literals = PgLiterals(conn.pgconn)
-    begin = True
+    transaction back (where the connection still can) and propagates."""
+    if not conn.autocommit:
+        raise ValueError("a batch's connection must be in autocommit mode")
     try:
-        trip = next(steps)
-        while True:
-            try:
-                results = _run_trip(cursor, literals, trip, begin)
-            except Exception as exc:  # the steps translate what they expect
-                trip = steps.throw(exc)
-            else:
-                trip = steps.send(results)
-            begin = False
-    except StopIteration as done:
-        answers: list[Answer] = done.value
-        return answers
-    finally:
-        cursor.close()
-        _hand_back(conn, autocommit)
-
-
-def _hand_back(conn: psycopg.Connection[Any], autocommit: bool) -> None:
-    """Roll back what a failed round trip left open and give the connection its own mode
-    back: a pooled connection's next user expects transactions. A connection that cannot be
-    restored is closed, so that the pool discards it instead of lending it in autocommit."""
-    if conn.closed:
-        return
-    try:
-        if conn.info.transaction_status != _IDLE:
-            conn.execute("ROLLBACK")
-        conn.autocommit = autocommit
-    except psycopg.Error:
-        conn.close()
+        answers: list[Answer] = await _drive(conn, _batch_steps(batch, now=now))
+    except BaseException:
+        if not conn.closed and conn.info.transaction_status != _IDLE:
+            await conn.execute("ROLLBACK")
+        raise
+    return answers
 
 
 async def commit_group_pg_async(
@@ -417,31 +393,17 @@ async def commit_group_pg_async(
     """Answer a group of single verifications (of any clients) on PostgreSQL and commit
     their entries, on an asynchronous connection in autocommit mode (the group committer's
     own, on the event loop): :func:`_group_steps`'s transaction, driven as
-    :func:`commit_batch_pg` drives a batch's. Each job's outcome, in order: its answer,
-    or ``ClientSuspended`` / ``QuotaExceeded`` for the jobs of a client suspended or past its
-    quota (not counted, not logged). ``purge`` also deletes ended quota windows."""
+    :func:`commit_batch_pg_async` drives a batch's, its statements prepared once per
+    connection. Each job's outcome, in order: its answer, or ``ClientSuspended`` /
+    ``QuotaExceeded`` for the jobs of a client suspended or past its quota (not counted, not
+    logged). ``purge`` also deletes ended quota windows."""
     if not conn.autocommit:
         raise ValueError("the group commit's connection must be in autocommit mode")
-    steps = _group_steps(jobs, now=now, purge=purge)
-    cursor = psycopg.AsyncClientCursor(conn)
-    literals = PgLiterals(conn.pgconn)
     prepared = _PREPARED.setdefault(conn, set())
-    begin = True
     try:
-        trip = next(steps)
-        while True:
-            sql, skip = _trip_sql(literals, trip, begin, prepared)
-            try:
-                await cursor.execute(sql)
-                results = await _trip_rows_async(cursor, trip, skip)
-            except Exception as exc:
-                trip = steps.throw(exc)
-            else:
-                trip = steps.send(results)
-            begin = False
-    except StopIteration as done:
-        outcomes: list[Outcome] = done.value
-        return outcomes
+        outcomes: list[Outcome] = await _drive(
+            conn, _group_steps(jobs, now=now, purge=purge), prepared
+        )
     except BaseException:
         # what this call prepared may or may not exist now: start again from none
         del _PREPARED[conn]
@@ -450,6 +412,32 @@ async def commit_group_pg_async(
                 await conn.execute("ROLLBACK")
             await conn.execute("DEALLOCATE ALL")
         raise
+    return outcomes
+
+
+async def _drive(
+    conn: psycopg.AsyncConnection[Any],
+    steps: Generator[_Trip, list[list[Any] | None], Any],
+    prepared: set[str] | None = None,
+) -> Any:
+    """Send each round trip ``steps`` yields and give it back its rows, until the steps
+    return (their value is returned); an error of a round trip is thrown into the steps,
+    which translate what they expect and let the rest propagate."""
+    cursor = psycopg.AsyncClientCursor(conn)
+    literals = PgLiterals(conn.pgconn)
+    begin = True
+    try:
+        trip = next(steps)
+        while True:
+            try:
+                results = await _run_trip(cursor, literals, trip, begin, prepared)
+            except Exception as exc:
+                trip = steps.throw(exc)
+            else:
+                trip = steps.send(results)
+            begin = False
+    except StopIteration as done:
+        return done.value
     finally:
         await cursor.close()
 
@@ -587,7 +575,7 @@ _ROW_FACTORIES: dict[str, Any] = {"named": _named_rows, "tuple": tuple_row}
 
 
 def _results(
-    cursor: psycopg.ClientCursor[Any] | psycopg.AsyncClientCursor[Any], trip: _Trip, skip: int
+    cursor: psycopg.AsyncClientCursor[Any], trip: _Trip, skip: int
 ) -> Iterator[str | None]:
     """Walk a round trip's results (all arrived with ``execute``), after the first ``skip``:
     the cursor is set on each statement's result in turn, with its row factory, and how its
@@ -603,41 +591,40 @@ def _results(
             cursor.nextset()
 
 
-def _trip_rows(cursor: psycopg.ClientCursor[Any], trip: _Trip, skip: int) -> list[list[Any] | None]:
-    """Each statement's rows, None where not read."""
-    return [cursor.fetchall() if rows else None for rows in _results(cursor, trip, skip)]
-
-
-def _run_trip(
-    cursor: psycopg.ClientCursor[Any], literals: PgLiterals, trip: _Trip, begin: bool
+async def _trip_rows(
+    cursor: psycopg.AsyncClientCursor[Any], trip: _Trip, skip: int
 ) -> list[list[Any] | None]:
-    """Send one round trip's statements on a synchronous cursor and read their rows (None
-    where not read). A COPY among them is an exchange of its own (the protocol's copy mode):
-    the statements before it go as one query string, then the COPY with its data, then the
-    statements after it as another query string."""
+    """Each statement's rows, None where not read."""
+    return [await cursor.fetchall() if rows else None for rows in _results(cursor, trip, skip)]
+
+
+async def _run_trip(
+    cursor: psycopg.AsyncClientCursor[Any],
+    literals: PgLiterals,
+    trip: _Trip,
+    begin: bool,
+    prepared: set[str] | None = None,
+) -> list[list[Any] | None]:
+    """Send one round trip's statements and read their rows (None where not read). A COPY
+    among them is an exchange of its own (the protocol's copy mode): the statements before
+    it go as one query string, then the COPY with its data, then the statements after it
+    as another query string."""
     results: list[list[Any] | None] = []
     start = 0
     for end in [*(i for i, statement in enumerate(trip) if statement.copy), len(trip)]:
         part = trip[start:end]
         if part or begin:
-            sql, skip = _trip_sql(literals, part, begin)
-            cursor.execute(sql)
-            results += _trip_rows(cursor, part, skip)
+            sql, skip = _trip_sql(literals, part, begin, prepared)
+            await cursor.execute(sql)
+            results += await _trip_rows(cursor, part, skip)
             begin = False
         if end < len(trip):
             statement = trip[end]
-            with cursor.copy(statement.sql) as copy:  # type: ignore[arg-type]
-                copy.write(statement.params)
+            async with cursor.copy(statement.sql) as copy:  # type: ignore[arg-type]
+                await copy.write(statement.params)
             results.append(None)
         start = end + 1
     return results
-
-
-async def _trip_rows_async(
-    cursor: psycopg.AsyncClientCursor[Any], trip: _Trip, skip: int
-) -> list[list[Any] | None]:
-    """:func:`_trip_rows` for an asynchronous cursor."""
-    return [await cursor.fetchall() if rows else None for rows in _results(cursor, trip, skip)]
 
 
 def _written(final: _Trip) -> Generator[_Trip, Any, None]:
