@@ -199,9 +199,7 @@ async def test_an_unexpected_error_is_the_500_of_the_stack_and_logged(
     assert all(r.exc_info and isinstance(r.exc_info[1], RuntimeError) for r in logged)
 
 
-async def _call(
-    app: ASGIApp, token: str, chunks: list[bytes] | None = None
-) -> list[Message]:
+async def _call(app: ASGIApp, token: str, chunks: list[bytes] | None = None) -> list[Message]:
     """A verification whose body comes in ``chunks`` (no Content-Length: as a client
     streaming it would send it); with none, whose client goes away before sending it."""
     scope: Scope = {
@@ -247,7 +245,10 @@ async def test_a_client_that_goes_away_is_no_crash(
 @pytest.mark.parametrize(
     ("chunks", "status"),
     [
-        ([b'{"personal_id": "', ALIVE.encode(), b'", "purpose": "' + PURPOSE.encode() + b'"}'], 200),
+        (
+            [b'{"personal_id": "', ALIVE.encode(), b'", "purpose": "' + PURPOSE.encode() + b'"}'],
+            200,
+        ),
         ([b"", b'{"personal_id": "' + ALIVE.encode() + b'",', b' "purpose": "x"', b"}"], 403),
         ([b"{" + b" " * 10_000] * 2 + [b"}"], 413),  # past 16 KiB, with no length declared
         ([b'{"personal_id": "' + ALIVE.encode() + b'"'], 400),  # sent in one, but not JSON
