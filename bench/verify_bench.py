@@ -322,13 +322,8 @@ def _single(
     args: argparse.Namespace, url: str, base: str, token: str, server: subprocess.Popen[bytes]
 ) -> None:
     """The single verifications and the no-op under ``wrk``, and the share of one in the other."""
-    bodies = _people(url, args.verify_people, seed=5)
     with tempfile.TemporaryDirectory(dir="/tmp/exch") as scratch:
-        post = Path(scratch) / "verify.lua"
-        post.write_text(
-            _LUA_POST % (",".join(_lua_string(json.dumps(b, ensure_ascii=False))
-                                  for b in bodies), token)
-        )  # fmt: skip
+        post = _post_script(Path(scratch), _people(url, args.verify_people, seed=5), token)
         get = Path(scratch) / "ping.lua"
         get.write_text(_LUA_GET % token)
         # warm up every worker (keys, caches, connections)
@@ -353,6 +348,38 @@ def _single(
         )  # fmt: skip
 
 
+def _post_script(scratch: Path, bodies: list[dict[str, str]], token: str) -> Path:
+    """wrk's script posting ``bodies`` in turn as single verifications."""
+    post = scratch / "verify.lua"
+    post.write_text(
+        _LUA_POST % (",".join(_lua_string(json.dumps(b, ensure_ascii=False))
+                              for b in bodies), token)
+    )  # fmt: skip
+    return post
+
+
+def _mixed(
+    args: argparse.Namespace, url: str, base: str, token: str, people: list[dict[str, str]],
+    streams: int,
+) -> None:  # fmt: skip
+    """Single verifications under ``wrk`` (``--mixed-connections``) while ``streams`` clients
+    post batches to the same server: what the batches cost the singles' latency."""
+    with tempfile.TemporaryDirectory(dir="/tmp/exch") as scratch:
+        post = _post_script(Path(scratch), _people(url, args.verify_people, seed=5), token)
+        batches: dict[str, Any] = {}
+        poster = threading.Thread(
+            target=lambda: batches.update(_batch(base, token, people, args.seconds + 2, streams))
+        )
+        poster.start()
+        time.sleep(1)  # the batches under way
+        single = _wrk(post, f"{base}/api/v1/verify", args.seconds, args.mixed_connections)
+        poster.join()
+    emit(bench="verify_during_batches", backend=args.backend, workers=args.workers,
+         connections=args.mixed_connections, seconds=args.seconds, **single,
+         batch_streams=streams, batch_items_per_second=batches["items_per_second"],
+         batch_median_ms=batches["median_batch_ms"])  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
@@ -364,6 +391,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--batch-seconds", type=float, default=15)
+    parser.add_argument(
+        "--mixed-connections", type=int, default=0,
+        help="then single verifications on this many connections while batches run (0: not)",
+    )  # fmt: skip
     parser.add_argument("--seed-citizens", type=int, default=0, help="seed this many first")
     parser.add_argument(
         "--batch-streams", type=int, default=0,
@@ -436,6 +467,8 @@ def main() -> None:
         emit(bench="batch", backend=args.backend, workers=args.workers, **batch,
              warm_seconds=args.batch_warm,
              log_items_before=items_before, **_generations(url))  # fmt: skip
+        if args.mixed_connections:
+            _mixed(args, url, base, token, people, streams)
     finally:
         server.terminate()
         server.wait(30)
