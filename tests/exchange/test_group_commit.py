@@ -279,3 +279,46 @@ async def test_no_more_batches_run_at_once_than_allowed(
 def test_a_committer_needs_room_for_a_batch(app: FastAPI) -> None:
     with pytest.raises(ValueError, match="batch_concurrency"):
         GroupCommitter(app.state.sessions, batch_concurrency=0)
+
+
+def test_a_batch_compares_in_slices_with_the_same_result(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the event loop a batch pauses between slices of its comparison (an empty round
+    trip: the loop runs its other work); the answers and log items are those of one pass."""
+    monkeypatch.setattr(verify_service, "PAUSE_EVERY", 100)
+    numbers = [ALIVE, UNKNOWN, NINE_DIGIT_LEGACY, OLD_CARD_LEGACY] * 88  # 352 items
+    claims = [parse_claim({"personal_id": n, "sex": "M"}) for n in numbers]
+    batch = verify_service.Batch("dc_x", "Org", PURPOSE, "s", claims, [None] * len(claims))
+    with app.state.sessions() as session:
+        rows = verify_service.fetch(session, numbers)
+    trips = verify_service._paused(verify_service._batch_answers(batch, rows))
+    pauses = 0
+    while True:
+        try:
+            assert next(trips) == []
+        except StopIteration as done:
+            sliced = done.value
+            break
+        pauses += 1
+    assert pauses == 3
+    whole = verify_service.batch_answers(batch, rows)
+    assert sliced[0] == whole[0]
+    assert sliced[1] == whole[1]
+    assert len(whole[0]) == 352 and whole[1].positions
+
+
+async def test_a_batch_with_pauses_is_answered_and_logged_whole(
+    app: FastAPI, batch_client: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify_service, "PAUSE_EVERY", 100)
+    committer = GroupCommitter(app.state.sessions)
+    try:
+        answers = await committer.commit_batch(_batch(batch_client, size=350, request_id="p"))
+    finally:
+        committer.stop()
+    assert [a.result for a in answers] == ["match"] * 350
+    with unit_of_work(app.state.sessions) as session:
+        page = audit.search(session, actor=batch_client, limit=500)
+        assert len(page.items) == 350
+        assert audit.verify(session).intact

@@ -17,6 +17,7 @@ number for the numbers not found, as ``registry.service.lookup`` does for one nu
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import hashlib
@@ -27,7 +28,7 @@ import weakref
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 from psycopg.pq import Escaping, TransactionStatus
@@ -224,6 +225,25 @@ def batch_answers(batch: Batch, rows: Mapping[str, Any]) -> tuple[list[Answer], 
     """Every item's answer against its register row, and the items of the batch's access log
     entry as columns (a legacy number not found has none: nobody's data was read). The items
     share a few kinds, one per distinct answer and purpose."""
+    steps = _batch_answers(batch, rows)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            answered: tuple[list[Answer], bulk.BatchColumns] = done.value
+            return answered
+
+
+# Items compared between two pauses of a batch on the event loop (about 1 ms of Python): the
+# single verifications waiting on the loop wait for no more than a slice (docs/exchange.md)
+PAUSE_EVERY = 500
+
+
+def _batch_answers(
+    batch: Batch, rows: Mapping[str, Any]
+) -> Generator[None, None, tuple[list[Answer], bulk.BatchColumns]]:
+    """:func:`batch_answers`, pausing (yielding None) after every :data:`PAUSE_EVERY` items:
+    a batch on the event loop lets the loop's other work run between its slices."""
     answers: list[Answer] = []
     positions: list[int] = []
     people: list[str] = []
@@ -231,7 +251,10 @@ def batch_answers(batch: Batch, rows: Mapping[str, Any]) -> tuple[list[Answer], 
     kinds: list[bulk.ItemKind] = []
     numbered: dict[Any, int] = {}  # an answer (or answer and purpose): its kind's number
     get = rows.get
-    for position, claim, purpose in zip(itertools.count(1), batch.claims, batch.purposes):
+    each = zip(itertools.count(1), batch.claims, batch.purposes)
+    for position, claim, purpose in each:
+        if not position % PAUSE_EVERY:
+            yield
         row = get(claim.number)
         found = answer(claim, row)
         answers.append(found)
@@ -429,6 +452,10 @@ async def _drive(
     try:
         trip = next(steps)
         while True:
+            if not trip:  # a pause between slices of the steps' own work
+                await asyncio.sleep(0)
+                trip = steps.send([])
+                continue
             try:
                 results = await _run_trip(cursor, literals, trip, begin, prepared)
             except Exception as exc:
@@ -627,6 +654,21 @@ async def _run_trip(
     return results
 
 
+_T = TypeVar("_T")
+_PAUSE: _Trip = []  # a round trip of no statements: the driver lets the event loop run
+
+
+def _paused(steps: Generator[None, None, _T]) -> Generator[_Trip, Any, _T]:
+    """``steps``' pauses as empty round trips, and their result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: _T = done.value
+            return result
+        yield _PAUSE
+
+
 def _written(final: _Trip) -> Generator[_Trip, Any, None]:
     """Send the round trip that writes the log rows and commits; a second writer at the
     same chain position (the primary key refuses it) is a ``ChainConflict``."""
@@ -757,7 +799,7 @@ def _batch_steps(batch: Batch, *, now: float) -> _BatchSteps:
     current, reads, by_id = _register_trip(map(_NUMBER, batch.claims))
     results = yield reads
     rows = yield from _found(current, results, by_id)
-    answers, items = batch_answers(batch, rows)
+    answers, items = yield from _paused(_batch_answers(batch, rows))
     prepared = bulk.prepare_batch(batch_entry(batch, items)) if items.positions else None
     counts = {batch.client_id: len(batch.claims)}
     admit = _Statement(quota.PG_ADMIT_SQL, quota.pg_admit_params(counts, now), "tuple")
