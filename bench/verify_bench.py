@@ -374,6 +374,8 @@ def _mixed(
         time.sleep(1)  # the batches under way
         single = _wrk(post, f"{base}/api/v1/verify", args.seconds, args.mixed_connections)
         poster.join()
+    if not batches:
+        raise SystemExit("the batches failed while the single verifications ran (see above)")
     emit(bench="verify_during_batches", backend=args.backend, workers=args.workers,
          connections=args.mixed_connections, seconds=args.seconds, **single,
          batch_streams=streams, batch_items_per_second=batches["items_per_second"],

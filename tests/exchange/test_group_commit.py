@@ -8,7 +8,7 @@ import asyncio
 import psycopg
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from dancu.audit import service as audit
 from dancu.db import unit_of_work
@@ -219,17 +219,25 @@ async def test_a_batch_past_its_quota_is_refused_whole_and_counts_nothing(app: F
     assert logged == []
 
 
+def _broken(*_args: object) -> None:
+    raise OSError("no space left on device")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("link_batch", _broken),  # before the items are sent
+        ("PG_COPY_ITEMS_SQL", "COPY no_such_table (x) FROM STDIN"),  # in the items' COPY
+    ],
+    ids=["chaining", "copy"],
+)
 async def test_a_failed_batch_is_a_503_and_its_connection_is_not_kept(
-    app: FastAPI, batch_client: str, monkeypatch: pytest.MonkeyPatch
+    app: FastAPI, batch_client: str, monkeypatch: pytest.MonkeyPatch, name: str, value: object
 ) -> None:
-
-    def broken(*_args: object) -> None:
-        raise OSError("no space left on device")
-
     committer = GroupCommitter(app.state.sessions)
     try:
         with monkeypatch.context() as patched:
-            patched.setattr(verify_service.bulk, "link_batch", broken)
+            patched.setattr(verify_service.bulk, name, value)
             with pytest.raises(AccessLogUnavailable):
                 await committer.commit_batch(_batch(batch_client))
         assert committer._groups(asyncio.get_running_loop()).idle == []
@@ -322,3 +330,68 @@ async def test_a_batch_with_pauses_is_answered_and_logged_whole(
         page = audit.search(session, actor=batch_client, limit=500)
         assert len(page.items) == 350
         assert audit.verify(session).intact
+
+
+async def test_the_loop_runs_between_a_batchs_slices(
+    app: FastAPI, batch_client: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each pause gives the event loop a turn (``asyncio.sleep(0)``) before the next slice."""
+    monkeypatch.setattr(verify_service, "PAUSE_EVERY", 10)
+    turns: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def counted(delay: float) -> None:
+        turns.append(delay)
+        await real_sleep(delay)
+
+    monkeypatch.setattr(verify_service.asyncio, "sleep", counted)
+    committer = GroupCommitter(app.state.sessions)
+    try:
+        answers = await committer.commit_batch(_batch(batch_client, size=105, request_id="t"))
+    finally:
+        committer.stop()
+    assert len(answers) == 105
+    assert turns == [0] * 10  # before items 10, 20, ... 100
+
+
+async def test_an_idle_connection_cut_by_the_server_is_replaced(
+    app: FastAPI, batch_client: str
+) -> None:
+    """A kept connection the server has since closed (a restart, an idle timeout) costs no
+    batch its answer: it is checked before use and replaced."""
+    committer = GroupCommitter(app.state.sessions)
+    try:
+        await committer.commit_batch(_batch(batch_client, request_id="first"))
+        (kept,) = committer._groups(asyncio.get_running_loop()).idle
+        with app.state.sessions() as session:
+            session.execute(
+                text("SELECT pg_terminate_backend(:pid)"), {"pid": kept.info.backend_pid}
+            )
+        answers = await committer.commit_batch(_batch(batch_client, request_id="second"))
+        (replaced,) = committer._groups(asyncio.get_running_loop()).idle
+    finally:
+        committer.stop()
+    assert [a.result for a in answers] == ["match"] * 3
+    assert replaced is not kept and kept.closed
+
+
+async def test_a_batch_ending_after_stop_closes_its_connection(
+    app: FastAPI, batch_client: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    committer = GroupCommitter(app.state.sessions)
+    started = asyncio.Event()
+    real = verify_service.commit_batch_pg_async
+
+    async def slow(*args: object, **kwargs: object) -> list[Answer]:
+        started.set()
+        await asyncio.sleep(0.05)
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("dancu.exchange.group_commit.commit_batch_pg_async", slow)
+    groups = committer._groups(asyncio.get_running_loop())
+    running = asyncio.ensure_future(committer.commit_batch(_batch(batch_client)))
+    await started.wait()
+    committer.stop()
+    answers = await running
+    assert len(answers) == 3
+    assert groups.idle == []

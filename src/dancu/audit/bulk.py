@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+import psycopg
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -433,7 +434,7 @@ _UNREAD = object()  # no value read yet (or a bad one, read again each time)
 
 def prepare_batch(entry: BatchEntry, *, postgres: bool = True) -> PreparedBatch:
     """Check a batch entry and its items and make what :func:`link_batch` and the writer
-    need (array literals for PostgreSQL, else rows). Raises ``InvalidAccessEntry`` naming
+    need (COPY lines for PostgreSQL, else rows). Raises ``InvalidAccessEntry`` naming
     every problem (``row``: the item's position in ``entry.items``; None for the entry).
 
     Values repeated across items (field lists, results, purposes) are checked and encoded
@@ -554,7 +555,7 @@ def _prepare_columns(
     entry: BatchEntry, columns: BatchColumns, postgres: bool
 ) -> PreparedBatch | None:
     """:func:`prepare_batch` of items given as columns: each column checked in bulk and
-    each kind once, the items' text and array literals joined from per-kind pieces. None if
+    each kind once, the items' text and COPY lines joined from per-kind pieces. None if
     any item is wrong (the caller checks them one by one to name the problems)."""
     if not all(isinstance(c, Sequence) and not isinstance(c, str | Mapping) for c in columns):
         raise _misfit("give each column as a list")
@@ -747,7 +748,7 @@ def append_batch(session: Session, entry: BatchEntry) -> Anchor:
             connection.exec_driver_sql(
                 _SQLITE_INSERT_ITEMS, [(entry_id, *row) for row in batch.rows]
             )
-    except IntegrityError as exc:
+    except (IntegrityError, psycopg.errors.UniqueViolation) as exc:  # the COPY is psycopg's own
         raise ChainConflict(CHAIN_CONFLICT) from exc
     log.debug(
         "access log: appended batch entry %d (%d items)",

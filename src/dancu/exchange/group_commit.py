@@ -100,6 +100,7 @@ class _LoopGroups:
         # batch requests: how many may run at once, and the connections they left idle
         self.batch_slots = asyncio.Semaphore(committer.batch_concurrency)
         self.idle: list[psycopg.AsyncConnection[Any]] = []
+        self.closed = False  # stopped: a batch finishing now closes its connection
 
     def submit(self, job: Job, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Answer]:
         future: asyncio.Future[Answer] = loop.create_future()
@@ -153,13 +154,10 @@ class _LoopGroups:
         async with self.batch_slots:
             connection = self.idle.pop() if self.idle else None
             try:
-                if connection is None or connection.closed:
-                    connection = await psycopg.AsyncConnection.connect(
-                        **self.committer.connect_args, autocommit=True
-                    )
+                connection = await self._checked(connection)
                 answers = await commit_batch_pg_async(connection, batch, now=time.time())
-            except (ClientSuspended, QuotaExceeded):  # rolled back: the connection is fine
-                self.idle.append(connection)  # type: ignore[arg-type]
+            except (ClientSuspended, QuotaExceeded):  # rolled back (or closed if it could not)
+                self._keep(connection)
                 raise
             except Exception as exc:
                 log.exception("batch verification of %d items failed", len(batch.claims))
@@ -168,8 +166,31 @@ class _LoopGroups:
             except BaseException:  # cancelled: the transaction may be half sent
                 _finish(connection)
                 raise
-            self.idle.append(connection)
+            self._keep(connection)
             return answers
+
+    async def _checked(
+        self, connection: psycopg.AsyncConnection[Any] | None
+    ) -> psycopg.AsyncConnection[Any]:
+        """``connection`` if it still answers (an idle one may have been cut by a server
+        restart or an idle timeout: one round trip, against a batch's hundred milliseconds),
+        else a new one."""
+        if connection is not None and not connection.closed:
+            try:
+                await connection.execute("SELECT 1")
+                return connection
+            except psycopg.Error:
+                _finish(connection)
+        return await psycopg.AsyncConnection.connect(**self.committer.connect_args, autocommit=True)
+
+    def _keep(self, connection: psycopg.AsyncConnection[Any] | None) -> None:
+        """Keep ``connection`` for the next batch (closed instead once stopped)."""
+        if connection is None or connection.closed:
+            return
+        if self.closed:
+            _finish(connection)
+        else:
+            self.idle.append(connection)
 
     def close_group(self) -> None:
         """Close the group commit's connection (no I/O: libpq's ``finish``)."""
@@ -177,7 +198,9 @@ class _LoopGroups:
         self.connection = None
 
     def close(self) -> None:
-        """Close every connection (usable when the loop is gone)."""
+        """Close every connection (usable when the loop is gone); a batch still running
+        closes its own when it ends."""
+        self.closed = True
         self.close_group()
         for connection in self.idle:
             _finish(connection)

@@ -324,7 +324,8 @@ def active_clients(session: Session, client_ids: Iterable[str]) -> dict[str, tup
 # READ COMMITTED the head is read after the lock is granted); (2) the entries (one INSERT, the
 # varying values as arrays) and COMMIT. Each round trip is one query string (``_trip_sql``). A
 # batch takes the lock in a round trip of its own, after comparing its items. The steps are
-# written once (``_group_steps``, no I/O) and sent by a synchronous or an asynchronous driver.
+# written once (``_group_steps``, ``_batch_steps``: no I/O) and sent by one asynchronous driver
+# (``_drive``).
 
 _PG_COLUMNS = ", ".join(column.name for column in _COLUMNS)
 _PG_BY_ID = f"SELECT {_PG_COLUMNS} FROM citizen WHERE personal_id = ANY(%s::text[])"
@@ -400,8 +401,7 @@ async def commit_batch_pg_async(
     try:
         answers: list[Answer] = await _drive(conn, _batch_steps(batch, now=now))
     except BaseException:
-        if not conn.closed and conn.info.transaction_status != _IDLE:
-            await conn.execute("ROLLBACK")
+        await _roll_back(conn)
         raise
     return answers
 
@@ -430,12 +430,24 @@ async def commit_group_pg_async(
     except BaseException:
         # what this call prepared may or may not exist now: start again from none
         del _PREPARED[conn]
-        if not conn.closed:
-            if conn.info.transaction_status != _IDLE:
-                await conn.execute("ROLLBACK")
-            await conn.execute("DEALLOCATE ALL")
+        await _roll_back(conn, deallocate=True)
         raise
     return outcomes
+
+
+async def _roll_back(conn: psycopg.AsyncConnection[Any], *, deallocate: bool = False) -> None:
+    """After a failed transaction: roll it back (and forget the prepared statements). A
+    connection that cannot is closed, never reused mid-transaction; the error that failed
+    the transaction is the one that propagates, not this one's."""
+    if conn.closed:
+        return
+    try:
+        if conn.info.transaction_status != _IDLE:
+            await conn.execute("ROLLBACK")
+        if deallocate:
+            await conn.execute("DEALLOCATE ALL")
+    except Exception:
+        conn.pgconn.finish()
 
 
 async def _drive(
