@@ -689,7 +689,8 @@ def link_batch(batch: PreparedBatch, last: Anchor | None) -> Anchor:
 # ``pg_batch_params(batch, generation)`` gives the entry's parameters and the items' COPY
 # data. The items go by COPY, not by an INSERT from arrays: COPY writes the heap a page of
 # rows at a time (one WAL record each) where the INSERT writes them one by one, about a
-# third less of PostgreSQL's CPU per item (docs/benchmarks.md, "Batch items by COPY").
+# third less of PostgreSQL's CPU per item (docs/benchmarks.md, "A batch entry's items by
+# COPY").
 PG_INSERT_BATCH_SQL = (
     "INSERT INTO access_log (id, occurred_at, actor, actor_kind, organization, personal_id, "
     "fields, purpose, channel, request_id, result, prev_hash, entry_hash, item_count) "

@@ -79,6 +79,12 @@ class AccessLogUnavailable(DancuError):
     code = "access_log_unavailable"
     status = 503
 
+    def __init__(
+        self, message: str = "the access log could not be written; nothing was answered, "
+        "retry later",
+    ) -> None:  # fmt: skip
+        super().__init__(message)
+
 
 class UnknownClient(NotFoundError):
     code = "client_not_found"

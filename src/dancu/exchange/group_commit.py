@@ -63,7 +63,6 @@ log = logging.getLogger(__name__)
 
 _STOP = object()
 _PURGE_SECONDS = 60.0
-_UNAVAILABLE = "the access log could not be written; nothing was answered, retry later"
 
 
 @dataclass(slots=True)
@@ -143,7 +142,7 @@ class _LoopGroups:
         except Exception:
             log.exception("group commit of %d verifications failed", len(jobs))
             self.close_group()  # a fresh connection for the next group
-            outcomes = [AccessLogUnavailable(_UNAVAILABLE)] * len(jobs)
+            outcomes = [AccessLogUnavailable()] * len(jobs)
         if committer.on_batch is not None:
             committer.on_batch(len(jobs))
         return outcomes
@@ -162,7 +161,7 @@ class _LoopGroups:
             except Exception as exc:
                 log.exception("batch verification of %d items failed", len(batch.claims))
                 _finish(connection)
-                raise AccessLogUnavailable(_UNAVAILABLE) from exc
+                raise AccessLogUnavailable() from exc
             except BaseException:  # cancelled: the transaction may be half sent
                 _finish(connection)
                 raise
@@ -372,9 +371,7 @@ class GroupCommitter:
             outcomes.extend(zip(allowed, answers, strict=True))
         except Exception:
             log.exception("group commit of %d verifications failed", len(batch))
-            failed = AccessLogUnavailable(
-                "the access log could not be written; nothing was answered, retry later"
-            )
+            failed = AccessLogUnavailable()
             outcomes = [(w, failed) for w in batch]
         if self.on_batch is not None:
             self.on_batch(len(batch))

@@ -397,9 +397,7 @@ def _verify_batch(sessions: sessionmaker[Session], batch: Batch) -> list[Answer]
         raise
     except Exception as exc:
         log.exception("batch verification of %d items failed", len(batch.claims))
-        raise AccessLogUnavailable(
-            "the access log could not be written; nothing was answered, retry later"
-        ) from exc
+        raise AccessLogUnavailable() from exc
     return answers
 
 
