@@ -1,5 +1,5 @@
-"""The verification bodies are read by hand when plainly valid and by the schema otherwise:
-both readings must give the same answers and the same errors."""
+"""The verification bodies are read by msgspec structs when valid and by the pydantic schema
+otherwise: both readings must give the same answers and the same errors."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from fastapi import FastAPI
 from hypothesis import example, given, settings
@@ -15,7 +16,14 @@ from pydantic import ValidationError
 
 from dancu.errors import ValidationFailed
 from dancu.exchange import routes
-from dancu.exchange.schemas import VerifyBatchRequest, VerifyItem, VerifyRequest
+from dancu.exchange.schemas import (
+    ReadBatch,
+    ReadItem,
+    ReadRequest,
+    VerifyBatchRequest,
+    VerifyItem,
+    VerifyRequest,
+)
 from tests.exchange.helpers import PURPOSE, Partner, bearer, token_for
 from tests.exchange.test_verify_api import _error
 from tests.reconcile.helpers import ALIVE
@@ -33,6 +41,10 @@ async def token(app: FastAPI, partner: Partner) -> str:
 async def _post(http: httpx.AsyncClient, token: str, path: str, body: bytes) -> httpx.Response:
     headers = {**bearer(token), "Content-Type": "application/json"}
     return await http.post(path, content=body, headers=headers)
+
+
+def _fields(item: object) -> dict[str, Any]:
+    return {name: getattr(item, name) for name in VerifyItem.model_fields}
 
 
 def _strip(answer: dict[str, Any]) -> dict[str, Any]:
@@ -132,12 +144,15 @@ _ITEM = (
 @example(purpose="x", items=[{"personal_id": "1", "sex": 1}])
 @example(purpose="x", items=[{"sex": "M"}])
 @example(purpose="x", items=[])
-def test_the_hand_check_of_a_batch_body_reads_what_the_schema_reads(
+def test_the_struct_reads_a_batch_body_as_the_schema_reads_it(
     purpose: Any, items: list[Any]
 ) -> None:
-    """Whatever the body, the hand check (``_batch_body``) accepts exactly what the schema
+    """Whatever the body, the struct (``_batch_body``) accepts exactly what the schema
     accepts, as the schema reads it, and refuses the rest with the schema's own error."""
-    body = json.dumps({"purpose": purpose, "items": items}).encode()
+    _assert_batch_read_alike(json.dumps({"purpose": purpose, "items": items}).encode())
+
+
+def _assert_batch_read_alike(body: bytes) -> None:
     try:
         parsed = VerifyBatchRequest.model_validate_json(body)
     except ValidationError:
@@ -146,9 +161,7 @@ def test_the_hand_check_of_a_batch_body_reads_what_the_schema_reads(
         return
     stated, read = routes._batch_body(body)
     assert stated == parsed.purpose
-    assert [dict.fromkeys(VerifyItem.model_fields) | item for item in read] == [
-        item.__dict__ for item in parsed.items
-    ]
+    assert [_fields(item) for item in read] == [item.__dict__ for item in parsed.items]
 
 
 @settings(max_examples=300, deadline=None)
@@ -156,8 +169,8 @@ def test_the_hand_check_of_a_batch_body_reads_what_the_schema_reads(
 @example(body={"personal_id": "1", "purpose": None})
 @example(body={"personal_id": "1", "purpose": "x", "sex": None})
 @example(body={"personal_id": None, "purpose": "x"})
-def test_the_hand_check_of_a_single_body_reads_what_the_schema_reads(body: Any) -> None:
-    """As for a batch: a single verification's hand check (``_verify_body``) accepts
+def test_the_struct_reads_a_single_body_as_the_schema_reads_it(body: Any) -> None:
+    """As for a batch: a single verification's struct (``_verify_body``) accepts
     exactly what the schema accepts, as the schema reads it."""
     raw = json.dumps(body).encode()
     try:
@@ -167,3 +180,57 @@ def test_the_hand_check_of_a_single_body_reads_what_the_schema_reads(body: Any) 
             routes._verify_body(raw)
         return
     assert routes._verify_body(raw) == parsed.__dict__
+
+
+def test_the_structs_have_the_schemas_fields() -> None:
+    """The msgspec structs declare what the pydantic schema declares: the same fields, the
+    same required ones (a field added to one and not the other fails here)."""
+    for model, struct in [
+        (VerifyItem, ReadItem),
+        (VerifyRequest, ReadRequest),
+        (VerifyBatchRequest, ReadBatch),
+    ]:
+        info = msgspec.inspect.type_info(struct)
+        assert isinstance(info, msgspec.inspect.StructType)
+        assert {f.name for f in info.fields} == set(model.model_fields)
+        assert {f.name for f in info.fields if f.required} == {
+            name for name, field in model.model_fields.items() if field.is_required()
+        }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"purpose": "a", "items": [{"personal_id": "1", "sex": null, "sex": "M"}]}',
+        b'{"purpose": "a", "items": [{"personal_id": "1"}], "purpose": "b"}',
+        b'{"purpose": "a", "items": [], "items": [{"personal_id": "2"}]}',
+        b' {"purpose" : "a" , "items" : [ ] }\n ',
+        b'{"purpose": "\\u0000", "items": []}',
+        b'{"purpose": "\xed\xa0\x80", "items": []}',  # a surrogate encoded in UTF-8
+        b'{"purpose": "\xc0\xaf", "items": []}',  # an overlong encoding
+        b'{"purpose": "a\x01", "items": []}',  # a raw control character
+        b'\xef\xbb\xbf{"purpose": "a", "items": []}',  # a byte order mark
+        b'{"purpose": "a", "items": []} x',
+    ],
+    ids=[
+        "repeated-field", "repeated-purpose", "repeated-items", "spaces", "escaped-nul",
+        "utf8-surrogate", "overlong", "control", "bom", "trailing",
+    ],
+)  # fmt: skip
+def test_bodies_json_dumps_cannot_write_read_alike(body: bytes) -> None:
+    """Repeated keys (the last wins), spacing and text JSON allows or refuses: the struct
+    reads what the schema reads, and refuses what it refuses."""
+    _assert_batch_read_alike(body)
+
+
+def test_a_valid_body_is_read_without_the_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The struct reads a good body whole: the schema (slow) is only for bad ones."""
+
+    def refuse(model: Any, body: bytes) -> Any:
+        raise AssertionError("the schema read a valid body")
+
+    monkeypatch.setattr(routes, "_parse", refuse)
+    single = {**_CLAIM, "purpose": PURPOSE}
+    assert routes._verify_body(json.dumps(single).encode())["full_name"] == _CLAIM["full_name"]
+    stated, items = routes._batch_body(json.dumps({"purpose": PURPOSE, "items": [_CLAIM]}).encode())
+    assert stated == PURPOSE and items[0].personal_id == ALIVE

@@ -1,7 +1,17 @@
-"""The JSON bodies of the verification API (CONTRACTS §4); unknown fields are refused."""
+"""The JSON bodies of the verification API (CONTRACTS §4); unknown fields are refused.
+
+Each body has two readers that accept exactly the same documents (tests/exchange/
+test_verify_body.py holds them to it): pydantic's schema, which /docs shows and which names
+every problem of a bad body, and a msgspec struct, which reads a good body with every check
+(types, lengths, unknown and missing fields) made in C while it parses. The routes read with
+the struct and fall back to the schema only for a body the struct refuses.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated, Protocol
+
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_BATCH_ITEMS = 10_000
@@ -30,6 +40,55 @@ class VerifyRequest(VerifyItem):
 class VerifyBatchRequest(_Strict):
     purpose: str
     items: list[VerifyItem] = Field(description=f"up to {MAX_BATCH_ITEMS:,} bodies")
+
+
+class Item(Protocol):
+    """One batch item as either reader gives it (a ``VerifyItem`` or a ``ReadItem``)."""
+
+    @property
+    def personal_id(self) -> str: ...
+    @property
+    def full_name(self) -> str | None: ...
+    @property
+    def birth_date(self) -> str | None: ...
+    @property
+    def sex(self) -> str | None: ...
+    @property
+    def address(self) -> str | None: ...
+    @property
+    def purpose(self) -> str | None: ...
+
+
+_Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
+
+
+class ReadItem(msgspec.Struct, forbid_unknown_fields=True):
+    """:class:`VerifyItem` as msgspec reads it."""
+
+    personal_id: _Text
+    full_name: _Text | None = None
+    birth_date: _Text | None = None
+    sex: _Text | None = None
+    address: _Text | None = None
+    purpose: _Text | None = None
+
+
+class ReadRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """:class:`VerifyRequest` as msgspec reads it."""
+
+    personal_id: _Text
+    purpose: _Text
+    full_name: _Text | None = None
+    birth_date: _Text | None = None
+    sex: _Text | None = None
+    address: _Text | None = None
+
+
+class ReadBatch(msgspec.Struct, forbid_unknown_fields=True):
+    """:class:`VerifyBatchRequest` as msgspec reads it."""
+
+    purpose: _Text
+    items: list[ReadItem]
 
 
 class VerifyAnswer(BaseModel):

@@ -44,6 +44,7 @@ __all__ = [
     "compare",
     "parse_claim",
     "parse_claims",
+    "read_claims",
 ]
 
 CLAIM_FIELDS: tuple[str, ...] = ("full_name", "birth_date", "sex", "address")
@@ -271,6 +272,7 @@ def parse_claim(body: Mapping[str, Any], *, row: int | None = None) -> Claim:
 
 
 _NAME_NOT_GIVEN: _Read = (_NO_NAME, _FINE)
+_CLAIM_KEYS = ("personal_id", *CLAIM_FIELDS)  # read_claims' columns, in order
 _VALUE, _WHY = operator.itemgetter(0), operator.itemgetter(1)
 _NOT_GIVEN: _Read = (None, _FINE)
 
@@ -304,25 +306,29 @@ def _plain_numbers(numbers: list[Any]) -> bool:
 
 
 def parse_claims(bodies: Sequence[Mapping[str, Any]]) -> list[Claim] | None:
-    """:func:`parse_claim` of every body, in order, read a field at a time (a batch's 10,000
-    claims: each check one pass in C where it can be); None if any body has a problem: the
-    caller then reads them one by one, for the report naming each."""
-    numbers = [body.get("personal_id") for body in bodies]
+    """:func:`parse_claim` of every body, in order, read a field at a time: :func:`read_claims`
+    of the bodies' columns."""
+    return read_claims(*([body.get(field) for body in bodies] for field in _CLAIM_KEYS))
+
+
+def read_claims(
+    numbers: list[Any], names: list[Any], births: list[Any], sexes: list[Any], addresses: list[Any]
+) -> list[Claim] | None:
+    """The claims of a batch given as columns (each item's ``personal_id``, ``full_name``,
+    ``birth_date``, ``sex`` and ``address``; None where not given), as :func:`parse_claim`
+    reads each, in order: each check one pass in C where it can be (a batch's 10,000
+    claims). None if any item has a problem: the caller then reads them one by one, for the
+    report naming each."""
     if not _plain_numbers(numbers):
         reads = [_read_number(number) for number in numbers]
         if any(map(_WHY, reads)):
             return None
         numbers = list(map(_VALUE, reads))
-    names = _read_column(
-        [body.get("full_name") for body in bodies], _NAMES_SEEN, _read_name, _NAME_NOT_GIVEN
-    )
-    births = _read_column(
-        [body.get("birth_date") for body in bodies], _BIRTHS_SEEN, _read_birth, _NOT_GIVEN
-    )
-    sexes = _read_column([body.get("sex") for body in bodies], _SEXES_SEEN, _read_sex, _NOT_GIVEN)
-    if any(map(_WHY, names)) or any(map(_WHY, births)) or any(map(_WHY, sexes)):
+    name_reads = _read_column(names, _NAMES_SEEN, _read_name, _NAME_NOT_GIVEN)
+    birth_reads = _read_column(births, _BIRTHS_SEEN, _read_birth, _NOT_GIVEN)
+    sex_reads = _read_column(sexes, _SEXES_SEEN, _read_sex, _NOT_GIVEN)
+    if any(map(_WHY, name_reads)) or any(map(_WHY, birth_reads)) or any(map(_WHY, sex_reads)):
         return None
-    addresses: list[Any] = [body.get("address") for body in bodies]
     if addresses.count(None) != len(addresses):  # most claims give no address
         address_reads = [_NOT_GIVEN if a is None else _read_address(a) for a in addresses]
         if any(map(_WHY, address_reads)):
@@ -332,7 +338,7 @@ def parse_claims(bodies: Sequence[Mapping[str, Any]]) -> list[Claim] | None:
     return [
         new(claim, (number, canon, key, marked, birth, sex, address))
         for number, ((canon, key, marked), _), (birth, _), (sex, _), address in zip(
-            numbers, names, births, sexes, addresses, strict=True
+            numbers, name_reads, birth_reads, sex_reads, addresses, strict=True
         )
     ]
 
