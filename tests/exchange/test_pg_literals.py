@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
-from dancu.exchange.verify import PgLiterals
+from dancu.exchange.verify import PgLiterals, _pg_array
 
 # PostgreSQL text holds any character but NUL (and no lone surrogate is valid UTF-8)
 _TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"))
@@ -83,3 +83,28 @@ def test_nul_and_unknown_values_are_refused(pg: Any) -> None:
         literals.literal(1.5)
     assert literals.literal(None) == "NULL"
     assert literals.literal(True) == "true"
+
+
+@given(numbers=st.lists(st.text(st.sampled_from("0123456789"), min_size=9, max_size=12)))
+def test_the_register_reads_array_is_the_numbers(numbers: list[str]) -> None:
+    """The register reads send their numbers as one array literal, unquoted (no database
+    needed): it must hold exactly the numbers given."""
+    literal = _pg_array(numbers)
+    assert literal[0] + literal[-1] == "{}"
+    assert (literal[1:-1].split(",") if numbers else []) == numbers
+
+
+@pytest.mark.parametrize(
+    "numbers",
+    [
+        ["079085000001", ""],
+        ["079085000001,1"],
+        ["0790850000}1"],
+        ["٠٧٩٠٨٥٠٠٠٠٠١"],
+        [" 079085000001"],
+    ],
+    ids=["empty", "comma", "brace", "arabic-indic-digits", "space"],
+)
+def test_the_register_reads_array_refuses_anything_but_ascii_digits(numbers: list[str]) -> None:
+    with pytest.raises(ValueError, match="digits"):
+        _pg_array(numbers)

@@ -348,7 +348,8 @@ def _register_reads(sql: str, numbers: list[str]) -> list[_Statement]:
 def _pg_array(numbers: list[str]) -> str:
     """Digit strings (``parse_claim`` keeps only digits) as a PostgreSQL array literal: one
     text parameter instead of psycopg's per-element adaptation."""
-    if not all(n.isdigit() and n.isascii() for n in numbers):
+    digits = "".join(numbers)  # checked whole, in C: each number is ASCII digits, none empty
+    if "" in numbers or (digits and not (digits.isascii() and digits.isdigit())):
         raise ValueError("personal ID numbers are digits")
     return "{" + ",".join(numbers) + "}"
 
@@ -724,11 +725,11 @@ _LOCK = (_Statement(bulk.PG_LOCK_SQL), _Statement(bulk.PG_HEAD_SQL, None, "tuple
 _GENERATION = _Statement(generations.PG_CURRENT_SQL, None, "tuple")
 
 
-def _register_trip(numbers: Iterable[str]) -> tuple[list[str], _Trip, int]:
-    """The register reads for ``numbers``: the 12-digit ones (personal IDs, maybe CMND
+def _register_trip(claims: Sequence[Claim]) -> tuple[list[str], _Trip, int]:
+    """The register reads for ``claims``: the 12-digit numbers (personal IDs, maybe CMND
     numbers), the statements (by personal ID first, then by legacy number for the shorter
     ones), and how many of them read by personal ID."""
-    wanted = sorted(set(numbers))
+    wanted = set(map(_NUMBER, claims))  # unsorted: PostgreSQL sorts an ``= ANY`` array's keys
     current = [n for n in wanted if len(n) == 12]
     by_id = _register_reads(_PG_BY_ID, current)
     by_legacy = _register_reads(_PG_BY_LEGACY, [n for n in wanted if len(n) != 12])
@@ -766,7 +767,7 @@ def _group_steps(jobs: Sequence[Job], *, now: float, purge: bool) -> _Steps:
     counts: dict[str, int] = {}
     for job in jobs:
         counts[job.client_id] = counts.get(job.client_id, 0) + 1
-    current, reads, by_id = _register_trip(job.claim.number for job in jobs)
+    current, reads, by_id = _register_trip([job.claim for job in jobs])
     first: _Trip = []
     if purge:
         first.append(_Statement(quota.PG_PURGE_SQL, [dt.datetime.fromtimestamp(now, dt.UTC)]))
@@ -808,7 +809,7 @@ def _batch_steps(batch: Batch, *, now: float) -> _BatchSteps:
     takes the append lock, in one round trip just before writing the batch entry and its
     items: two batches of one client overlap everything but their writing. A batch over its
     quota is refused all the same (raised, rolled back, nothing counted)."""
-    current, reads, by_id = _register_trip(map(_NUMBER, batch.claims))
+    current, reads, by_id = _register_trip(batch.claims)
     results = yield reads
     rows = yield from _found(current, results, by_id)
     answers, items = yield from _paused(_batch_answers(batch, rows))
