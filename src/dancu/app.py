@@ -37,16 +37,13 @@ def _error(code: str, message: str, status: int, request: Request) -> JSONRespon
 
 
 _ids = random.Random()
-_ids_pid = os.getpid()
+# a forked worker must not repeat its parent's sequence: it seeds its own from the OS
+os.register_at_fork(after_in_child=_ids.seed)
 
 
 def _new_request_id() -> str:
     """32 hex digits, unique (128 random bits), not secret: drawn from a PRNG seeded from the
     OS once per process (``uuid4`` asks the kernel every time, a system call per request)."""
-    global _ids_pid
-    if os.getpid() != _ids_pid:  # a forked worker must not repeat its parent's sequence
-        _ids.seed()
-        _ids_pid = os.getpid()
     return f"{_ids.getrandbits(128):032x}"
 
 
