@@ -402,6 +402,31 @@ def test_verify_writes_the_items_as_the_reference_serialisation_does(
     assert audit.batch_text(values, audit.items_text(items)) == reference
 
 
+@given(
+    actor=_TEXT, organization=st.none() | _TEXT, purpose=_TEXT,
+    items=st.lists(st.tuples(
+        st.integers(1, 10_000), st.just("079085000001"), _FIELD,
+        st.none() | _TEXT, st.none() | _TEXT,
+    ), max_size=6),
+)  # fmt: skip
+def test_a_batch_entrys_hash_is_the_hash_of_its_canonical_text(
+    actor: str,
+    organization: str | None,
+    purpose: str,
+    items: list[tuple[int, str, str, str | None, str | None]],
+) -> None:
+    """``batch_hash`` feeds the text to SHA-256 in parts (the items never widened by the
+    entry's Vietnamese): the same digest as the whole text's, whatever the values."""
+    values = dict.fromkeys(audit.HASHED_COLUMNS) | {
+        "id": 7, "actor": actor, "organization": organization, "purpose": purpose,
+        "fields": ["status"], "occurred_at": T0, "prev_hash": "0" * 64,
+    }  # fmt: skip
+    items_json = audit.items_text(items)
+    whole = audit.batch_text(values, items_json).encode("utf-8")
+    assert audit.batch_hash(values, items_json) == hashlib.sha256(whole).hexdigest()
+    assert whole == audit.canonical_bytes(values, [audit.StoredItem(*i) for i in items])
+
+
 @pytest.mark.parametrize(
     "bad", [(True, PERSON_A, "status", None, None), ("1", PERSON_A, "status", None, None),
             (1, PERSON_A, 7, None, None), (1, 12, "status", None, None)],

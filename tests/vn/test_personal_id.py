@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from dancu.vn.personal_id import (
     PROVINCE_PREFIXES,
+    all_digits,
     check_consistency,
     explain,
     is_legacy_id,
@@ -42,6 +43,13 @@ def test_normalise_id() -> None:
 def test_shapes(value: str, personal: bool, legacy: bool) -> None:
     assert is_personal_id(value) is personal
     assert is_legacy_id(value) is legacy
+
+
+@given(text=st.text(max_size=40) | st.text("0123456789", max_size=40))
+def test_all_digits_is_ascii_digits_only(text: str) -> None:
+    """The bytes check agrees with the definition, character by character: full-width,
+    Arabic-Indic and superscript digits are not ASCII digits, and nothing is not digits."""
+    assert all_digits(text) is (text != "" and all(c in "0123456789" for c in text))
 
 
 def test_explain_examples() -> None:

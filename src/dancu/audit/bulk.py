@@ -47,7 +47,7 @@ from dancu.audit.service import (
     _lock,
     _text,
     _validated,
-    batch_text,
+    batch_hash,
     head,
     json_names,
     utc_text,
@@ -579,7 +579,7 @@ def _prepare_columns(
     ):  # fmt: skip
         return None
     digits = "".join(people)
-    if not (digits.isascii() and digits.isdigit()):
+    if not (digits.isascii() and digits.encode("ascii").isdigit()):  # bytes: fast in bulk
         return None
     purpose = _text(None, "purpose", entry.purpose, [], required=True)
     problems: list[Problem] = []
@@ -681,8 +681,7 @@ def link_batch(batch: PreparedBatch, last: Anchor | None) -> Anchor:
     values["id"], values["prev_hash"] = (
         (last.entry_id + 1, last.entry_hash) if last else (1, GENESIS_HASH)
     )
-    text = batch_text(values, batch.items_text)
-    values["entry_hash"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    values["entry_hash"] = batch_hash(values, batch.items_text)
     return Anchor(values["id"], values["entry_hash"])
 
 

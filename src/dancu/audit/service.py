@@ -303,16 +303,29 @@ def batch_text(values: Mapping[Any, Any], items_json: str) -> str:
     """The canonical text of a batch entry from its column values and its ``items`` array's
     text: the entry's JSON object with ``items`` between ``id`` and ``occurred_at`` (the
     sorted order), as ``canonical_bytes`` makes it."""
+    return "".join(_batch_parts(values, items_json))
+
+
+def batch_hash(values: Mapping[Any, Any], items_json: str) -> str:
+    """The SHA-256 of :func:`batch_text`'s UTF-8, fed to the hash a part at a time: the
+    items' text (a megabyte for 10,000 items, nearly always ASCII) is never joined to the
+    entry's own values, whose Vietnamese would widen the whole text to two bytes a
+    character and make its encoding a conversion instead of a copy."""
+    digest = hashlib.sha256()
+    for part in _batch_parts(values, items_json):
+        digest.update(part.encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _batch_parts(values: Mapping[Any, Any], items_json: str) -> tuple[str, str, str]:
     before = {name: values[name] for name in _BEFORE_ITEMS}
     after = {name: values[name] for name in _AFTER_ITEMS}
     if isinstance(after["occurred_at"], dt.datetime):
         after["occurred_at"] = utc_text(after["occurred_at"])
     return (
-        json.dumps(before, separators=(",", ":"), ensure_ascii=False)[:-1]
-        + ',"items":'
-        + items_json
-        + ","
-        + json.dumps(after, separators=(",", ":"), ensure_ascii=False)[1:]
+        json.dumps(before, separators=(",", ":"), ensure_ascii=False)[:-1] + ',"items":',
+        items_json,
+        "," + json.dumps(after, separators=(",", ":"), ensure_ascii=False)[1:],
     )
 
 
@@ -597,8 +610,7 @@ def _hash_of(row: Row[Any], items: list[Sequence[Any]]) -> str | None:
     try:
         if row.item_count is None:
             return compute_hash(row._mapping)
-        text = batch_text(row._mapping, items_text(items))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return batch_hash(row._mapping, items_text(items))
     except (AttributeError, TypeError, ValueError):
         return None
 

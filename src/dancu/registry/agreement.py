@@ -302,7 +302,7 @@ def _plain_numbers(numbers: list[Any]) -> bool:
     if set(map(type, numbers)) != {str} or not set(map(len, numbers)) <= {9, 12}:
         return False
     joined = "".join(numbers)
-    return joined.isascii() and joined.isdigit()
+    return vn_ids.all_digits(joined)
 
 
 def parse_claims(bodies: Sequence[Mapping[str, Any]]) -> list[Claim] | None:
