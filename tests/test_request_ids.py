@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 
+import pytest
+
 from dancu import app
 
 
@@ -14,9 +16,10 @@ def test_request_ids_are_32_hex_digits_and_differ() -> None:
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
 def test_a_forked_worker_draws_ids_of_its_own() -> None:
-    """uvicorn and granian fork their workers from a process that may have drawn ids: the
-    child's generator is seeded anew, so its next id is not the parent's next one."""
+    """A server that forks its workers (gunicorn, say) from a process that has drawn ids:
+    the child's generator is seeded anew, so its next id is not the parent's next one."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: its next id to the parent, then out without pytest's cleanup

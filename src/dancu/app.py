@@ -38,7 +38,9 @@ def _error(code: str, message: str, status: int, request: Request) -> JSONRespon
 
 _ids = random.Random()
 # a forked worker must not repeat its parent's sequence: it seeds its own from the OS
-os.register_at_fork(after_in_child=_ids.seed)
+# (uvicorn's workers are spawned, and import this anew; gunicorn's and others' are forked)
+if hasattr(os, "register_at_fork"):  # no fork, no hook: Windows
+    os.register_at_fork(after_in_child=_ids.seed)
 
 
 def _new_request_id() -> str:
