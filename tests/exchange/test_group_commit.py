@@ -316,6 +316,43 @@ def test_a_batch_compares_in_slices_with_the_same_result(
     assert len(whole[0]) == 352 and whole[1].positions
 
 
+@pytest.mark.parametrize(
+    ("numbers", "own"),
+    [
+        ([ALIVE, UNKNOWN, NINE_DIGIT_LEGACY, "987654321", OLD_CARD_LEGACY, ALIVE],
+         [None, "Khác", None, "Khác", None, "Khác"]),
+        ([ALIVE, UNKNOWN, ALIVE, UNKNOWN], [None] * 4),
+    ],
+    ids=["legacy-numbers-and-own-purposes", "personal-ids-only"],
+)  # fmt: skip
+def test_a_batchs_log_items_are_whose_data_was_read(
+    app: FastAPI, numbers: list[str], own: list[str | None]
+) -> None:
+    """The log's items as columns, against the rule item by item: an item per person read
+    (the register's personal ID for a legacy number found, the 12-digit number asked when
+    not found), none for a legacy number not found; a kind per distinct answer and purpose
+    (an item's own purpose only where it differs from the batch's)."""
+    claims = [parse_claim({"personal_id": n, "sex": "M"}) for n in numbers]
+    batch = verify_service.Batch("dc_x", "Org", PURPOSE, "s", claims, own)
+    with app.state.sessions() as session:
+        rows = verify_service.fetch(session, numbers)
+    answers, items = verify_service.batch_answers(batch, rows)
+    expected = []
+    each = zip(numbers, own, answers, strict=True)
+    for position, (number, purpose, found) in enumerate(each, start=1):
+        row = rows.get(number)
+        person = row.personal_id if row is not None else number
+        if len(person) == 12:
+            expected.append((position, person, found.read, found.result, purpose))
+    assert len(expected) == len(numbers) - numbers.count("987654321")
+    got = [
+        (position, person, *items.kinds[kind])
+        for position, person, kind in zip(items.positions, items.people, items.kind_of, strict=True)
+    ]
+    assert got == expected
+    assert len(items.kinds) == len({(e[2], e[3], e[4]) for e in expected})
+
+
 async def test_a_batch_with_pauses_is_answered_and_logged_whole(
     app: FastAPI, batch_client: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -245,33 +245,54 @@ def _batch_answers(
     batch: Batch, rows: Mapping[str, Any]
 ) -> Generator[None, None, tuple[list[Answer], bulk.BatchColumns]]:
     """:func:`batch_answers`, pausing (yielding None) after every :data:`PAUSE_EVERY` items:
-    a batch on the event loop lets the loop's other work run between its slices."""
+    a batch on the event loop lets the loop's other work run between its slices.
+
+    A column at a time: each item's row and answer by ``map`` (the loop in C, a Python call
+    per item only for ``answer``), then the log's items from the columns."""
+    claims = batch.claims
+    numbers = list(map(_NUMBER, claims))
+    found = list(map(rows.get, numbers))
     answers: list[Answer] = []
-    positions: list[int] = []
-    people: list[str] = []
-    kind_of: list[int] = []
-    kinds: list[bulk.ItemKind] = []
-    numbered: dict[Any, int] = {}  # an answer (or answer and purpose): its kind's number
-    get = rows.get
-    each = zip(itertools.count(1), batch.claims, batch.purposes)
-    for position, claim, purpose in each:
-        if not position % PAUSE_EVERY:
+    for start in range(0, len(claims), PAUSE_EVERY):
+        if start:
             yield
-        row = get(claim.number)
-        found = answer(claim, row)
-        answers.append(found)
-        person: str = row.personal_id if row is not None else claim.number
-        if len(person) != 12:
-            continue
-        key = found if purpose is None else (found, purpose)
-        kind = numbered.get(key)
-        if kind is None:
-            kind = numbered[key] = len(kinds)
-            kinds.append(_new(bulk.ItemKind, (found.read, found.result, purpose)))
-        positions.append(position)
-        people.append(person)
-        kind_of.append(kind)
-    return answers, bulk.BatchColumns(positions, people, kind_of, kinds)
+        end = start + PAUSE_EVERY
+        answers += map(answer, claims[start:end], found[start:end])
+    return answers, _log_items(answers, numbers, found, batch.purposes)
+
+
+def _log_items(
+    answers: list[Answer],
+    numbers: list[str],
+    found: list[Any],
+    purposes: Sequence[str | None],
+) -> bulk.BatchColumns:
+    """A batch's access log items as columns: one per item whose person has a personal ID
+    (the register's, else the 12-digit number asked; a legacy number not found has none:
+    nobody's data was read), each of a kind per distinct answer and purpose."""
+    people = numbers
+    # a row found by a legacy number is another number's person: only then item by item
+    if list(map(_PERSONAL_ID, filter(None, found))) != list(itertools.compress(numbers, found)):
+        people = [
+            number if row is None else row.personal_id
+            for number, row in zip(numbers, found, strict=True)
+        ]
+    keys: list[Any] = answers
+    if purposes.count(None) != len(purposes):  # an item with a purpose of its own
+        keys = [a if p is None else (a, p) for a, p in zip(answers, purposes, strict=True)]
+    positions: list[int] = list(range(1, len(numbers) + 1))
+    if set(map(len, people)) != {12}:  # a legacy number not found: no item
+        kept = [len(person) == 12 for person in people]
+        positions = list(itertools.compress(positions, kept))
+        people = list(itertools.compress(people, kept))
+        keys = list(itertools.compress(keys, kept))
+    numbered = dict(zip(dict.fromkeys(keys), itertools.count()))
+    kinds = [
+        bulk.ItemKind(*(key.read, key.result, None) if isinstance(key, Answer) else
+                      (key[0].read, key[0].result, key[1]))
+        for key in numbered
+    ]  # fmt: skip
+    return bulk.BatchColumns(positions, people, list(map(numbered.__getitem__, keys)), kinds)
 
 
 def batch_entry(batch: Batch, items: bulk.BatchColumns) -> bulk.BatchEntry:
