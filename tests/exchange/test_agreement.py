@@ -15,6 +15,7 @@ from dancu.errors import ValidationFailed
 from dancu.registry import service as registry
 from dancu.registry.agreement import CLAIM_FIELDS, Claim, compare, parse_claim, parse_claims
 from dancu.vn import names as vn_names
+from dancu.vn.dates import PartialDate
 from tests.reconcile.helpers import (
     ALIVE,
     DEAD,
@@ -252,3 +253,36 @@ def test_readable_claims_read_together_are_read_as_one_by_one(
     bodies: list[dict[str, object]],
 ) -> None:
     assert parse_claims(bodies) == [parse_claim(body) for body in bodies]
+
+
+def _partial(day: dt.date, precision: str) -> PartialDate:
+    if precision == "year":
+        return PartialDate(day.year)
+    return PartialDate(day.year, day.month, day.day if precision == "day" else None)
+
+
+_PRECISION = st.sampled_from(["day", "month", "year"])
+_DAY = st.dates(dt.date(1900, 1, 1), dt.date(2025, 12, 31))
+
+
+@given(claimed=_DAY, claimed_precision=_PRECISION, held=_DAY, held_precision=_PRECISION,
+       near=st.booleans(), raw=st.booleans())  # fmt: skip
+def test_a_birth_date_agrees_as_partial_dates_agree(
+    claimed: dt.date,
+    claimed_precision: str,
+    held: dt.date,
+    held_precision: str,
+    near: bool,
+    raw: bool,
+) -> None:
+    """The comparison to the register's precision (inlined for batches) is
+    ``PartialDate.agrees``, whatever either side knows; the register's date may be a
+    ``date`` or, read raw from SQLite, its ISO text."""
+    if near:  # the same year or month more often than chance would give
+        held = held.replace(year=claimed.year, day=min(held.day, 28))
+    claim = Claim("079085000001", birth_date=_partial(claimed, claimed_precision))
+    row = SimpleNamespace(
+        birth_date=held.isoformat() if raw else held, birth_date_precision=held_precision
+    )
+    expected = claim.birth_date.agrees(_partial(held, held_precision))  # type: ignore[union-attr]
+    assert compare(claim, row)["birth_date"] is expected  # type: ignore[arg-type]
