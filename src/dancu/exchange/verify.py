@@ -288,10 +288,11 @@ def _log_items(
         keys = list(itertools.compress(keys, kept))
     numbered = dict(zip(dict.fromkeys(keys), itertools.count()))
     kinds = [
-        bulk.ItemKind(*(key.read, key.result, None) if isinstance(key, Answer) else
-                      (key[0].read, key[0].result, key[1]))
+        bulk.ItemKind(key.read, key.result)
+        if isinstance(key, Answer)
+        else bulk.ItemKind(key[0].read, key[0].result, key[1])
         for key in numbered
-    ]  # fmt: skip
+    ]
     return bulk.BatchColumns(positions, people, list(map(numbered.__getitem__, keys)), kinds)
 
 
