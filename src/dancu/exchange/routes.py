@@ -62,7 +62,7 @@ from dancu.exchange.verify import (
     active_clients,
     answer_batch,
 )
-from dancu.registry.agreement import CLAIM_FIELDS, Claim, parse_claim, read_claims
+from dancu.registry.agreement import CLAIM_COLUMNS, Claim, parse_claim, read_claims
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ _READ_REQUEST = msgspec.json.Decoder(ReadRequest)
 _READ_BATCH = msgspec.json.Decoder(ReadBatch)
 # a batch item's fields, each with its getter (for the claims a column at a time)
 _ITEM_FIELDS = tuple((name, operator.attrgetter(name)) for name in VerifyItem.model_fields)
-_CLAIM_COLUMNS = tuple(operator.attrgetter(name) for name in ("personal_id", *CLAIM_FIELDS))
+_CLAIM_COLUMNS = tuple(map(operator.attrgetter, CLAIM_COLUMNS))  # read_claims' columns
 _PURPOSE_OF = operator.attrgetter("purpose")
 
 router = APIRouter()

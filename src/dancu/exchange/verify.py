@@ -52,7 +52,6 @@ from dancu.vn import personal_id as vn_ids
 MATCH, MISMATCH, NOT_FOUND = "match", "mismatch", "not_found"
 _CLIENT = ActorKind.CLIENT.value
 _DECEASED = LifeStatus.DECEASED.value
-_new = tuple.__new__
 _NUMBER = operator.attrgetter("number")
 _PERSONAL_ID = operator.attrgetter("personal_id")
 _CHUNK = 900  # SQLite's default limit on bound parameters is 999
@@ -749,14 +748,14 @@ _LOCK = (_Statement(bulk.PG_LOCK_SQL), _Statement(bulk.PG_HEAD_SQL, None, "tuple
 _GENERATION = _Statement(generations.PG_CURRENT_SQL, None, "tuple")
 
 
-def _register_trip(claims: Sequence[Claim]) -> tuple[list[str], _Trip, int]:
-    """The register reads for ``claims``: the 12-digit numbers (personal IDs, maybe CMND
+def _register_trip(numbers: Iterable[str]) -> tuple[list[str], _Trip, int]:
+    """The register reads for ``numbers``: the 12-digit ones (personal IDs, maybe CMND
     numbers), the statements (by personal ID first, then by legacy number for the shorter
     ones), and how many of them read by personal ID."""
     # sorted: each statement's 2,000 numbers then span a fifth of the key range, not all of
     # it, and PostgreSQL's probes find the index pages warm (3.2-4.3 µs a row against
     # 4.2-6.0 unsorted: docs/benchmarks.md, "Bodies by msgspec")
-    wanted = sorted(set(map(_NUMBER, claims)))
+    wanted = sorted(set(numbers))
     current = [n for n in wanted if len(n) == 12]
     by_id = _register_reads(_PG_BY_ID, current)
     by_legacy = _register_reads(_PG_BY_LEGACY, [n for n in wanted if len(n) != 12])
@@ -794,7 +793,7 @@ def _group_steps(jobs: Sequence[Job], *, now: float, purge: bool) -> _Steps:
     counts: dict[str, int] = {}
     for job in jobs:
         counts[job.client_id] = counts.get(job.client_id, 0) + 1
-    current, reads, by_id = _register_trip([job.claim for job in jobs])
+    current, reads, by_id = _register_trip(job.claim.number for job in jobs)
     first: _Trip = []
     if purge:
         first.append(_Statement(quota.PG_PURGE_SQL, [dt.datetime.fromtimestamp(now, dt.UTC)]))
@@ -836,7 +835,7 @@ def _batch_steps(batch: Batch, *, now: float) -> _BatchSteps:
     takes the append lock, in one round trip just before writing the batch entry and its
     items: two batches of one client overlap everything but their writing. A batch over its
     quota is refused all the same (raised, rolled back, nothing counted)."""
-    current, reads, by_id = _register_trip(batch.claims)
+    current, reads, by_id = _register_trip(map(_NUMBER, batch.claims))
     results = yield reads
     rows = yield from _found(current, results, by_id)
     answers, items = yield from _paused(_batch_answers(batch, rows))

@@ -36,6 +36,7 @@ from dancu.vn import personal_id as vn_ids
 from dancu.vn import sex as vn_sex
 
 __all__ = [
+    "CLAIM_COLUMNS",
     "CLAIM_FIELDS",
     "Agreement",
     "Claim",
@@ -49,6 +50,9 @@ __all__ = [
 
 CLAIM_FIELDS: tuple[str, ...] = ("full_name", "birth_date", "sex", "address")
 """The fields a claim may carry besides the number, in the order answers list them."""
+
+CLAIM_COLUMNS: tuple[str, ...] = ("personal_id", *CLAIM_FIELDS)
+""":func:`read_claims`' columns, in its parameters' order (the API's names)."""
 
 _MAX_TEXT = 300
 
@@ -272,7 +276,6 @@ def parse_claim(body: Mapping[str, Any], *, row: int | None = None) -> Claim:
 
 
 _NAME_NOT_GIVEN: _Read = (_NO_NAME, _FINE)
-_CLAIM_KEYS = ("personal_id", *CLAIM_FIELDS)  # read_claims' columns, in order
 _VALUE, _WHY = operator.itemgetter(0), operator.itemgetter(1)
 _NOT_GIVEN: _Read = (None, _FINE)
 
@@ -308,7 +311,7 @@ def _plain_numbers(numbers: list[Any]) -> bool:
 def parse_claims(bodies: Sequence[Mapping[str, Any]]) -> list[Claim] | None:
     """:func:`parse_claim` of every body, in order, read a field at a time: :func:`read_claims`
     of the bodies' columns."""
-    return read_claims(*([body.get(field) for body in bodies] for field in _CLAIM_KEYS))
+    return read_claims(*([body.get(field) for body in bodies] for field in CLAIM_COLUMNS))
 
 
 def read_claims(
