@@ -73,15 +73,11 @@ class ReadItem(msgspec.Struct, forbid_unknown_fields=True):
     purpose: _Text | None = None
 
 
-class ReadRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """:class:`VerifyRequest` as msgspec reads it."""
+class ReadRequest(ReadItem, kw_only=True, forbid_unknown_fields=True):
+    """:class:`VerifyRequest` as msgspec reads it: an item whose purpose is required
+    (keyword-only, so that a required field may follow the optional ones)."""
 
-    personal_id: _Text
     purpose: _Text
-    full_name: _Text | None = None
-    birth_date: _Text | None = None
-    sex: _Text | None = None
-    address: _Text | None = None
 
 
 class ReadBatch(msgspec.Struct, forbid_unknown_fields=True):
